@@ -1,0 +1,8 @@
+//! The client's state logic, free of any browser API so that it runs in native unit tests:
+//! todos (events, pending commands, resume), chat (streams, chips), forms (validation and
+//! where the server's errors go) and the reconnect backoff.
+
+pub mod backoff;
+pub mod chat;
+pub mod forms;
+pub mod todos;
