@@ -1,0 +1,187 @@
+//! Access tokens (HS256 JWTs naming their session) and opaque refresh tokens.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub const ISSUER: &str = "todo-realtime";
+pub const AUDIENCE: &str = "todo-realtime-api";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user id, as a string (JWT `sub` is a StringOrURI).
+    pub sub: String,
+    /// The session id.
+    pub sid: i64,
+    pub iat: i64,
+    pub exp: i64,
+    pub iss: String,
+    pub aud: String,
+}
+
+/// Signs and checks access tokens with one pinned algorithm.
+#[derive(Clone)]
+pub struct Tokens {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    ttl: chrono::Duration,
+}
+
+/// What a valid access token says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessClaims {
+    pub user_id: i64,
+    pub session_id: i64,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Tokens {
+    pub fn new(secret: &[u8], ttl: std::time::Duration) -> Self {
+        // The algorithm is pinned: a token whose header says `none`, RS256 or anything else
+        // is refused before its signature is even looked at.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.validate_exp = true;
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            ttl: chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(15)),
+        }
+    }
+
+    /// A new access token for this session, and when it expires.
+    pub fn issue(&self, user_id: i64, session_id: i64) -> anyhow::Result<(String, DateTime<Utc>)> {
+        let now = Utc::now();
+        let exp = now + self.ttl;
+        let claims = Claims {
+            sub: user_id.to_string(),
+            sid: session_id,
+            iat: now.timestamp(),
+            exp: exp.timestamp(),
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
+        let exp = DateTime::from_timestamp(claims.exp, 0).unwrap_or(exp);
+        Ok((token, exp))
+    }
+
+    /// Checks signature, algorithm, issuer, audience and expiry. `None` for any failure: the
+    /// caller answers 401 whatever the reason, and the reason is logged at debug level only.
+    pub fn verify(&self, token: &str) -> Option<AccessClaims> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| tracing::debug!(error = %e, "access token refused"))
+            .ok()?;
+        let c = data.claims;
+        Some(AccessClaims {
+            user_id: c.sub.parse().ok()?,
+            session_id: c.sid,
+            expires_at: DateTime::from_timestamp(c.exp, 0)?,
+        })
+    }
+}
+
+/// A refresh token is `<session id>.<32 random bytes, base64url>`; the database keeps only the
+/// SHA-256 of the secret part. Naming the session lets a reused (already rotated) token be
+/// recognised — and its session revoked — without keeping every old token.
+pub fn new_refresh_secret() -> (String, String) {
+    let bytes: [u8; 32] = rand::random();
+    let secret = URL_SAFE_NO_PAD.encode(bytes);
+    let hash = hash_secret(&secret);
+    (secret, hash)
+}
+
+pub fn refresh_token(session_id: i64, secret: &str) -> String {
+    format!("{session_id}.{secret}")
+}
+
+/// Splits a presented refresh token into its session id and secret.
+pub fn parse_refresh(token: &str) -> Option<(i64, &str)> {
+    let (sid, secret) = token.split_once('.')?;
+    if secret.len() != 43
+        || !secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return None;
+    }
+    Some((sid.parse().ok()?, secret))
+}
+
+pub fn hash_secret(secret: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Constant-time comparison of two hashes.
+pub fn same_hash(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn tokens_round_trip_and_pin_the_algorithm() {
+        let t = Tokens::new(&[7u8; 32], Duration::from_secs(60));
+        let (jwt, exp) = t.issue(42, 9).unwrap();
+        let c = t.verify(&jwt).unwrap();
+        assert_eq!((c.user_id, c.session_id, c.expires_at), (42, 9, exp));
+        // Another key, a tampered payload, alg=none: all refused.
+        assert!(
+            Tokens::new(&[8u8; 32], Duration::from_secs(60))
+                .verify(&jwt)
+                .is_none()
+        );
+        let mut parts: Vec<String> = jwt.split('.').map(String::from).collect();
+        parts[1] = URL_SAFE_NO_PAD.encode(br#"{"sub":"1","sid":9,"iat":0,"exp":9999999999,"iss":"todo-realtime","aud":"todo-realtime-api"}"#);
+        assert!(t.verify(&parts.join(".")).is_none());
+        let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        assert!(t.verify(&format!("{none_header}.{}.", parts[1])).is_none());
+    }
+
+    #[test]
+    fn expired_tokens_are_refused_without_leeway() {
+        let t = Tokens::new(&[7u8; 32], Duration::from_secs(60));
+        let claims = Claims {
+            sub: "1".into(),
+            sid: 1,
+            iat: 0,
+            exp: Utc::now().timestamp() - 1,
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+        };
+        let jwt = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(&[7u8; 32]),
+        )
+        .unwrap();
+        assert!(t.verify(&jwt).is_none());
+    }
+
+    #[test]
+    fn refresh_tokens_name_their_session() {
+        let (secret, hash) = new_refresh_secret();
+        let token = refresh_token(12, &secret);
+        let (sid, s) = parse_refresh(&token).unwrap();
+        assert_eq!(sid, 12);
+        assert!(same_hash(&hash_secret(s), &hash));
+        assert!(parse_refresh("12").is_none());
+        assert!(parse_refresh("x.abc").is_none());
+        assert!(!same_hash(&hash, &hash_secret("other")));
+    }
+}

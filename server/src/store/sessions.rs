@@ -1,0 +1,72 @@
+//! `sessions`: one row per login. The JWT names its session (`sid`), so revoking the row ends
+//! the access token everywhere at once.
+
+use chrono::{DateTime, Utc};
+
+use super::{Db, now};
+use crate::with_pool;
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: i64,
+    pub user_id: i64,
+    pub refresh_hash: String,
+    pub expires_at: DateTime<Utc>,
+    pub revoked: bool,
+}
+
+type Row = (i64, i64, String, DateTime<Utc>, Option<DateTime<Utc>>);
+
+fn session((id, user_id, refresh_hash, expires_at, revoked_at): Row) -> Session {
+    Session {
+        id,
+        user_id,
+        refresh_hash,
+        expires_at,
+        revoked: revoked_at.is_some(),
+    }
+}
+
+pub async fn insert(
+    db: &Db,
+    user_id: i64,
+    refresh_hash: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<Session, sqlx::Error> {
+    const SQL: &str = "INSERT INTO sessions (user_id, refresh_hash, created_at, refreshed_at, expires_at) \
+                       VALUES ($1, $2, $3, $3, $4) RETURNING id, user_id, refresh_hash, expires_at, revoked_at";
+    let row: Row = with_pool!(db, pool => sqlx::query_as(SQL).bind(user_id).bind(refresh_hash).bind(now()).bind(expires_at).fetch_one(pool).await)?;
+    Ok(session(row))
+}
+
+pub async fn by_id(db: &Db, id: i64) -> Result<Option<Session>, sqlx::Error> {
+    const SQL: &str =
+        "SELECT id, user_id, refresh_hash, expires_at, revoked_at FROM sessions WHERE id = $1";
+    let row: Option<Row> =
+        with_pool!(db, pool => sqlx::query_as(SQL).bind(id).fetch_optional(pool).await)?;
+    Ok(row.map(session))
+}
+
+/// Swaps the refresh hash, only if it is still `old_hash` and the session is live: of two
+/// concurrent refreshes with the same token exactly one wins.
+pub async fn rotate(db: &Db, id: i64, old_hash: &str, new_hash: &str) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "UPDATE sessions SET refresh_hash = $3, refreshed_at = $4 \
+                       WHERE id = $1 AND refresh_hash = $2 AND revoked_at IS NULL";
+    let done = with_pool!(db, pool => sqlx::query(SQL).bind(id).bind(old_hash).bind(new_hash).bind(now()).execute(pool).await.map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}
+
+/// Revokes a session; true if it was live.
+pub async fn revoke(db: &Db, id: i64) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
+    let done = with_pool!(db, pool => sqlx::query(SQL).bind(id).bind(now()).execute(pool).await.map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}
+
+/// Sessions neither revoked nor expired, for `/metrics`.
+pub async fn count_active(db: &Db) -> Result<i64, sqlx::Error> {
+    const SQL: &str = "SELECT COUNT(*) FROM sessions WHERE revoked_at IS NULL AND expires_at > $1";
+    let (n,): (i64,) =
+        with_pool!(db, pool => sqlx::query_as(SQL).bind(now()).fetch_one(pool).await)?;
+    Ok(n)
+}
