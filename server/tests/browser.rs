@@ -1,0 +1,257 @@
+//! End to end in a real headless Chromium: the real server (`App::spawn`, SQLite, the offline
+//! assistant) serving the real built client from `client/dist`, driven over WebDriver.
+//!
+//! register → add a todo → a second browser (another profile: another device) sees it without a
+//! reload → the chat adds "buy milk" through the offline assistant and both browsers show it →
+//! the access cookie is deleted (a forced 401) and the app refreshes silently → logout returns
+//! to the login page. Screenshots of every step land in `target/e2e/`.
+//!
+//! It needs a built client and Chromium, so it is `#[ignore]`d in a plain `cargo test`; run it
+//! with
+//!
+//! ```text
+//! scripts/build-client.sh && cargo test -p server --test browser -- --ignored
+//! ```
+//!
+//! When the client is not built or chromedriver/chromium is missing, it fails with a message
+//! saying what to install: it never passes without having run.
+
+#[path = "browser/webdriver.rs"]
+mod webdriver;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+use server::app::App;
+use server::config::Config;
+use webdriver::{Driver, ENTER, Session};
+
+const WAIT: Duration = Duration::from_secs(15);
+const PASSWORD: &str = "correct horse battery";
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn screenshot_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+        .join("e2e")
+}
+
+/// Both browsers' screenshots for one step.
+async fn shot(step: &str, sessions: &[(&str, &Session)]) {
+    for (who, s) in sessions {
+        let path = screenshot_dir().join(format!("{step}-{who}.png"));
+        if let Err(e) = s.screenshot(&path).await {
+            eprintln!("screenshot {} failed: {e:#}", path.display());
+        }
+    }
+}
+
+/// JS: the titles of the todo rows that are confirmed (not pending), lower-cased.
+const CONFIRMED_TITLES: &str = "Array.from(document.querySelectorAll('#todo-list li.todo:not(.pending) .title')).map(e => e.textContent.trim().toLowerCase())";
+
+fn has_todo(title: &str) -> String {
+    format!(
+        "{CONFIRMED_TITLES}.includes({})",
+        Value::String(title.to_lowercase())
+    )
+}
+
+async fn login_page(s: &Session) -> Result<()> {
+    s.wait_for("the login form", "document.querySelector('#auth-form')", WAIT)
+        .await
+        .map(drop)
+}
+
+async fn connected(s: &Session) -> Result<()> {
+    s.wait_for(
+        "the socket to connect",
+        "document.querySelector('#conn-status')?.dataset.status === 'connected'",
+        WAIT,
+    )
+    .await
+    .map(drop)
+}
+
+async fn has_access_cookie(s: &Session) -> Result<bool> {
+    Ok(s.cookies()
+        .await?
+        .iter()
+        .any(|c| c["name"] == protocol::ACCESS_COOKIE))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the built client and Chromium: scripts/build-client.sh && cargo test -p server --test browser -- --ignored"]
+async fn register_live_todos_chat_refresh_logout() {
+    let dist = workspace_root().join("client/dist");
+    assert!(
+        dist.join("index.html").exists(),
+        "the web client is not built: {} is missing. Run scripts/build-client.sh first.",
+        dist.join("index.html").display()
+    );
+    let db_dir = std::env::temp_dir().join("todo-server-tests");
+    std::fs::create_dir_all(&db_dir).expect("temp dir");
+    let n: u64 = rand::random();
+    let mut config = Config::for_tests(&format!(
+        "sqlite://{}/e2e-{n:016x}.db?mode=rwc",
+        db_dir.display()
+    ));
+    config.static_dir = dist;
+    let app = App::spawn(config).await.expect("server starts");
+    let mut driver = match Driver::start().await {
+        Ok(d) => d,
+        Err(e) => panic!("{e:#}"),
+    };
+    let a = driver.session().await.expect("first browser");
+    let b = driver.session().await.expect("second browser");
+
+    let result = run(&app.url(), &a, &b).await;
+    if let Err(e) = &result {
+        shot("failed", &[("a", &a), ("b", &b)]).await;
+        eprintln!("browser a console:\n{}", a.console().await);
+        eprintln!("browser b console:\n{}", b.console().await);
+        eprintln!("screenshots in {}", screenshot_dir().display());
+        a.quit().await;
+        b.quit().await;
+        panic!("{e:#}");
+    }
+    a.quit().await;
+    b.quit().await;
+}
+
+async fn run(url: &str, a: &Session, b: &Session) -> Result<()> {
+    let n: u32 = rand::random();
+    let email = format!("e2e-{n:08x}@example.com");
+
+    // 1. Register, with the client-side checks first.
+    a.goto(url).await?;
+    login_page(a).await?;
+    a.click("#switch-auth").await?;
+    a.wait_for("the register form", "document.querySelector('#name')", WAIT)
+        .await?;
+    a.type_into("#email", "not-an-email").await?;
+    a.type_into("#password", "short").await?;
+    a.click("#auth-submit").await?;
+    a.wait_for(
+        "client-side field errors",
+        "document.querySelector('#email-error').textContent && document.querySelector('#password-error').textContent",
+        WAIT,
+    )
+    .await?;
+    shot("01-register-validation", &[("a", a)]).await;
+    a.js(
+        "document.querySelector('#email').value=''; document.querySelector('#password').value='';",
+        vec![],
+    )
+    .await?;
+    a.type_into("#email", &email).await?;
+    a.type_into("#name", "E2E").await?;
+    a.type_into("#password", PASSWORD).await?;
+    a.click("#auth-submit").await?;
+    connected(a).await.context("after registering")?;
+    shot("02-registered", &[("a", a)]).await;
+
+    // 2. Add a todo with the keyboard (Enter); it shows at once, then confirmed.
+    a.type_into("#new-todo", &format!("Buy bread{ENTER}")).await?;
+    a.wait_for("the todo to be confirmed", &has_todo("Buy bread"), WAIT)
+        .await?;
+    shot("03-todo-added", &[("a", a)]).await;
+
+    // 3. A second browser logs in as the same user and sees it; then a change in the first
+    //    shows up in the second without a reload.
+    b.goto(url).await?;
+    login_page(b).await?;
+    b.type_into("#email", &email).await?;
+    b.type_into("#password", PASSWORD).await?;
+    b.click("#auth-submit").await?;
+    connected(b).await.context("second browser")?;
+    b.wait_for("the first todo in b", &has_todo("Buy bread"), WAIT)
+        .await?;
+    a.type_into("#new-todo", &format!("Walk the dog{ENTER}"))
+        .await?;
+    b.wait_for("a live todo in b", &has_todo("Walk the dog"), WAIT)
+        .await?;
+    shot("04-second-browser-live", &[("a", a), ("b", b)]).await;
+
+    // 4. The offline assistant adds "buy milk"; both browsers show the todo, the first the chip.
+    a.type_into("#chat-input", &format!("add buy milk{ENTER}"))
+        .await?;
+    a.wait_for("the assistant's todo in a", &has_todo("buy milk"), WAIT)
+        .await?;
+    b.wait_for("the assistant's todo in b", &has_todo("buy milk"), WAIT)
+        .await?;
+    a.wait_for(
+        "an 'added' chip",
+        "Array.from(document.querySelectorAll('.chip.done')).some(e => e.textContent.toLowerCase().includes('added'))",
+        WAIT,
+    )
+    .await?;
+    a.wait_for(
+        "the answer to finish (Send button back)",
+        "document.querySelector('#chat-send') && !document.querySelector('.msg.streaming')",
+        WAIT,
+    )
+    .await?;
+    shot("05-chat-added-milk", &[("a", a), ("b", b)]).await;
+
+    // 5. A forced 401: the access cookie is gone. The next REST call (opening the conversation)
+    //    gets 401, refreshes once, retries, and the user notices nothing.
+    a.delete_cookie(protocol::ACCESS_COOKIE).await?;
+    if has_access_cookie(a).await? {
+        bail!("the access cookie could not be deleted");
+    }
+    a.wait_for("the conversation in the list", "document.querySelector('.conv-title')", WAIT)
+        .await?;
+    // Leave the conversation first so that opening it must fetch its messages.
+    a.click("#new-chat").await?;
+    a.wait_for("an empty thread", "!document.querySelector('#messages .msg')", WAIT)
+        .await?;
+    a.click(".conv-title").await?;
+    a.wait_for(
+        "the conversation to load after the refresh",
+        "Array.from(document.querySelectorAll('#messages .msg.user')).some(e => e.textContent.includes('add buy milk'))",
+        WAIT,
+    )
+    .await?;
+    if !has_access_cookie(a).await? {
+        bail!("no new access cookie after the silent refresh");
+    }
+    if a.js("return !!document.querySelector('#auth-form')", vec![])
+        .await?
+        == Value::Bool(true)
+    {
+        bail!("the app went to the login page instead of refreshing");
+    }
+    // The same on a reload: verify → 401 → refresh → the app, not the login page.
+    a.delete_cookie(protocol::ACCESS_COOKIE).await?;
+    a.refresh().await?;
+    connected(a).await.context("after a reload without an access cookie")?;
+    a.wait_for("the todos after the reload", &has_todo("buy milk"), WAIT)
+        .await?;
+    shot("06-silent-refresh", &[("a", a)]).await;
+
+    // 6. Logout returns to the login page, and the session is gone for real.
+    a.click("#logout").await?;
+    login_page(a).await?;
+    a.wait_for(
+        "the logged-out notice",
+        "document.querySelector('#auth-reason')?.textContent.includes('logged out')",
+        WAIT,
+    )
+    .await?;
+    if has_access_cookie(a).await? {
+        bail!("the access cookie survived the logout");
+    }
+    a.refresh().await?;
+    login_page(a).await.context("a reload after logout")?;
+    shot("07-logged-out", &[("a", a), ("b", b)]).await;
+    Ok(())
+}
