@@ -66,9 +66,13 @@ fn has_todo(title: &str) -> String {
 }
 
 async fn login_page(s: &Session) -> Result<()> {
-    s.wait_for("the login form", "document.querySelector('#auth-form')", WAIT)
-        .await
-        .map(drop)
+    s.wait_for(
+        "the login form",
+        "document.querySelector('#auth-form')",
+        WAIT,
+    )
+    .await
+    .map(drop)
 }
 
 async fn connected(s: &Session) -> Result<()> {
@@ -160,7 +164,8 @@ async fn run(url: &str, a: &Session, b: &Session) -> Result<()> {
     shot("02-registered", &[("a", a)]).await;
 
     // 2. Add a todo with the keyboard (Enter); it shows at once, then confirmed.
-    a.type_into("#new-todo", &format!("Buy bread{ENTER}")).await?;
+    a.type_into("#new-todo", &format!("Buy bread{ENTER}"))
+        .await?;
     a.wait_for("the todo to be confirmed", &has_todo("Buy bread"), WAIT)
         .await?;
     shot("03-todo-added", &[("a", a)]).await;
@@ -208,12 +213,20 @@ async fn run(url: &str, a: &Session, b: &Session) -> Result<()> {
     if has_access_cookie(a).await? {
         bail!("the access cookie could not be deleted");
     }
-    a.wait_for("the conversation in the list", "document.querySelector('.conv-title')", WAIT)
-        .await?;
+    a.wait_for(
+        "the conversation in the list",
+        "document.querySelector('.conv-title')",
+        WAIT,
+    )
+    .await?;
     // Leave the conversation first so that opening it must fetch its messages.
     a.click("#new-chat").await?;
-    a.wait_for("an empty thread", "!document.querySelector('#messages .msg')", WAIT)
-        .await?;
+    a.wait_for(
+        "an empty thread",
+        "!document.querySelector('#messages .msg')",
+        WAIT,
+    )
+    .await?;
     a.click(".conv-title").await?;
     a.wait_for(
         "the conversation to load after the refresh",
@@ -233,7 +246,9 @@ async fn run(url: &str, a: &Session, b: &Session) -> Result<()> {
     // The same on a reload: verify → 401 → refresh → the app, not the login page.
     a.delete_cookie(protocol::ACCESS_COOKIE).await?;
     a.refresh().await?;
-    connected(a).await.context("after a reload without an access cookie")?;
+    connected(a)
+        .await
+        .context("after a reload without an access cookie")?;
     a.wait_for("the todos after the reload", &has_todo("buy milk"), WAIT)
         .await?;
     shot("06-silent-refresh", &[("a", a)]).await;

@@ -118,7 +118,9 @@ async fn send_once(
 fn failure(status: u16, text: &str, retry_after: Option<u32>) -> HttpError {
     HttpError {
         status,
-        error: serde_json::from_str::<ErrorBody>(text).ok().map(|b| b.error),
+        error: serde_json::from_str::<ErrorBody>(text)
+            .ok()
+            .map(|b| b.error),
         retry_after,
     }
 }

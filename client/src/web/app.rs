@@ -234,7 +234,9 @@ impl Ctx {
                     }
                 }
             }
-            S::Error { id: None, message, .. } => self.notice.set(Some(message)),
+            S::Error {
+                id: None, message, ..
+            } => self.notice.set(Some(message)),
             S::TodoCreated { .. }
             | S::TodoUpdated { .. }
             | S::TodoDeleted { .. }

@@ -34,7 +34,8 @@ pub fn ChatPanel(ctx: Ctx) -> View {
                 ctx.chat
                     .update(|c| c.on_error(id, protocol::ErrorCode::Unavailable, "offline"));
             }
-            send_error.set("Not connected: the message was not sent. Try again in a moment.".into());
+            send_error
+                .set("Not connected: the message was not sent. Try again in a moment.".into());
         }
     };
     let submit = move |e: SubmitEvent| {

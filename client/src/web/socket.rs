@@ -325,7 +325,10 @@ impl Socket {
             };
             let (silent, ws) = {
                 let inner = socket.0.borrow();
-                (now_ms() - inner.last_frame_ms > SILENCE_MS, inner.ws.clone())
+                (
+                    now_ms() - inner.last_frame_ms > SILENCE_MS,
+                    inner.ws.clone(),
+                )
             };
             match ws {
                 // A dead connection may take minutes to report its close: give up on it now.

@@ -200,7 +200,10 @@ fn EditBox<K: FnMut(KeyboardEvent) + 'static, B: Fn() + Copy + 'static>(
 ) -> View {
     let node = create_node_ref();
     on_mount(move || {
-        if let Some(el) = node.try_get().and_then(|n| n.dyn_into::<HtmlElement>().ok()) {
+        if let Some(el) = node
+            .try_get()
+            .and_then(|n| n.dyn_into::<HtmlElement>().ok())
+        {
             let _ = el.focus();
         }
     });

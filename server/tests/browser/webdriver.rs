@@ -76,7 +76,12 @@ impl Driver {
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(r) = driver.http.get(format!("{}/status", driver.base)).send().await {
+            if let Ok(r) = driver
+                .http
+                .get(format!("{}/status", driver.base))
+                .send()
+                .await
+            {
                 if r.status().is_success() {
                     return Ok(driver);
                 }
@@ -92,10 +97,16 @@ impl Driver {
     pub async fn session(&mut self) -> Result<Session> {
         let browser = find_program(
             "CHROME_BIN",
-            &["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"],
+            &[
+                "/usr/bin/chromium",
+                "/usr/bin/chromium-browser",
+                "/usr/bin/google-chrome",
+            ],
             "chromium",
         )
-        .ok_or_else(|| anyhow!("chromium not found (set CHROME_BIN, or install Debian's chromium)"))?;
+        .ok_or_else(|| {
+            anyhow!("chromium not found (set CHROME_BIN, or install Debian's chromium)")
+        })?;
         let n: u64 = rand::random();
         let profile = std::env::temp_dir().join(format!("todo-e2e-profile-{n:016x}"));
         std::fs::create_dir_all(&profile)?;
@@ -152,7 +163,9 @@ pub struct Session {
 
 impl Session {
     async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value> {
-        let mut req = self.http.request(method.clone(), format!("{}{path}", self.url));
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.url));
         if let Some(b) = body {
             req = req.json(&b);
         } else if method == reqwest::Method::POST {
@@ -175,7 +188,9 @@ impl Session {
     }
 
     pub async fn refresh(&self) -> Result<()> {
-        self.cmd(reqwest::Method::POST, "/refresh", None).await.map(drop)
+        self.cmd(reqwest::Method::POST, "/refresh", None)
+            .await
+            .map(drop)
     }
 
     async fn find(&self, css: &str) -> Result<String> {
