@@ -110,6 +110,8 @@ async fn register_live_todos_chat_refresh_logout() {
     ));
     config.static_dir = dist;
     let app = App::spawn(config).await.expect("server starts");
+    // This run's screenshots only.
+    let _ = std::fs::remove_dir_all(screenshot_dir());
     let mut driver = match Driver::start().await {
         Ok(d) => d,
         Err(e) => panic!("{e:#}"),
@@ -174,6 +176,28 @@ async fn run(url: &str, a: &Session, b: &Session) -> Result<()> {
     //    shows up in the second without a reload.
     b.goto(url).await?;
     login_page(b).await?;
+    // Registering the same email again: the server's 409 shows next to the email field.
+    b.click("#switch-auth").await?;
+    b.wait_for("the register form", "document.querySelector('#name')", WAIT)
+        .await?;
+    b.type_into("#email", &email).await?;
+    b.type_into("#password", PASSWORD).await?;
+    b.click("#auth-submit").await?;
+    b.wait_for(
+        "the email-taken message",
+        "document.querySelector('#email-error').textContent.includes('already exists')",
+        WAIT,
+    )
+    .await?;
+    shot("04-email-taken", &[("b", b)]).await;
+    b.click("#switch-auth").await?;
+    b.wait_for("the login form", "!document.querySelector('#name')", WAIT)
+        .await?;
+    b.js(
+        "document.querySelector('#email').value=''; document.querySelector('#password').value='';",
+        vec![],
+    )
+    .await?;
     b.type_into("#email", &email).await?;
     b.type_into("#password", PASSWORD).await?;
     b.click("#auth-submit").await?;
@@ -184,7 +208,7 @@ async fn run(url: &str, a: &Session, b: &Session) -> Result<()> {
         .await?;
     b.wait_for("a live todo in b", &has_todo("Walk the dog"), WAIT)
         .await?;
-    shot("04-second-browser-live", &[("a", a), ("b", b)]).await;
+    shot("05-second-browser-live", &[("a", a), ("b", b)]).await;
 
     // 4. The offline assistant adds "buy milk"; both browsers show the todo, the first the chip.
     a.type_into("#chat-input", &format!("add buy milk{ENTER}"))
@@ -205,7 +229,7 @@ async fn run(url: &str, a: &Session, b: &Session) -> Result<()> {
         WAIT,
     )
     .await?;
-    shot("05-chat-added-milk", &[("a", a), ("b", b)]).await;
+    shot("06-chat-added-milk", &[("a", a), ("b", b)]).await;
 
     // 5. A forced 401: the access cookie is gone. The next REST call (opening the conversation)
     //    gets 401, refreshes once, retries, and the user notices nothing.
@@ -251,7 +275,7 @@ async fn run(url: &str, a: &Session, b: &Session) -> Result<()> {
         .context("after a reload without an access cookie")?;
     a.wait_for("the todos after the reload", &has_todo("buy milk"), WAIT)
         .await?;
-    shot("06-silent-refresh", &[("a", a)]).await;
+    shot("07-silent-refresh", &[("a", a)]).await;
 
     // 6. Logout returns to the login page, and the session is gone for real.
     a.click("#logout").await?;
@@ -267,6 +291,6 @@ async fn run(url: &str, a: &Session, b: &Session) -> Result<()> {
     }
     a.refresh().await?;
     login_page(a).await.context("a reload after logout")?;
-    shot("07-logged-out", &[("a", a), ("b", b)]).await;
+    shot("08-logged-out", &[("a", a), ("b", b)]).await;
     Ok(())
 }
