@@ -5,6 +5,7 @@
 //! sized: tungstenite's default 128 KiB read buffer per socket would alone be twice the
 //! 64 KiB-per-idle-socket budget.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -37,6 +38,10 @@ const MAX_REPLAY: i64 = 1000;
 const RATE_STRIKES: u32 = 20;
 /// A write that takes longer than this means the peer stopped reading.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an event may wait for an earlier one before the log is read.
+const GAP_WAIT: Duration = Duration::from_millis(500);
+/// Events buffered behind a gap before the log is read at once.
+const MAX_PENDING: usize = 256;
 
 type Io = hyper_util::rt::TokioIo<warp::hyper::upgrade::Upgraded>;
 type Ws = WebSocketStream<Io>;
@@ -118,6 +123,11 @@ struct Conn {
     sink: futures_util::stream::SplitSink<Ws, Message>,
     /// The last todo event `seq` this socket has been sent.
     last_seq: i64,
+    /// Events that arrived ahead of a gap, waiting for the missing one (in-process publication
+    /// happens after commit, so two commits can overtake each other on the way here).
+    pending: BTreeMap<i64, Frame>,
+    /// When the current gap opened; past `GAP_WAIT` the log is read instead.
+    gap_since: Option<Instant>,
     strikes: u32,
 }
 
@@ -132,6 +142,8 @@ async fn run(state: AppState, who: Authenticated, user: protocol::User, ws: Ws) 
         who,
         sink,
         last_seq: 0,
+        pending: BTreeMap::new(),
+        gap_since: None,
         strikes: 0,
     };
     tracing::debug!("socket open");
@@ -208,34 +220,67 @@ impl Conn {
         let mut last_heard = Instant::now();
         let mut ping_at = Instant::now() + cfg.ws_ping_interval;
         let kill = reg.kill.clone();
+        // The command being executed. While it runs, events keep flowing out, and no further
+        // frame is read: the client's commands run one at a time, in order, and a client that
+        // floods us is held back by TCP rather than by our memory.
+        let mut inflight: Option<Command> = None;
         loop {
             tokio::select! {
+                // Order matters: a kick first; then the running command, which must keep being
+                // polled even while events pour in; then outgoing events; then new frames.
                 biased;
                 why = kill.kicked() => return self.kicked(why).await,
                 () = sleep_until(session_end) => return self.kicked(Kick::SessionExpired).await,
+                (id, result) = async {
+                    match inflight.as_mut() {
+                        Some(cmd) => cmd.await,
+                        None => std::future::pending().await,
+                    }
+                }, if inflight.is_some() => {
+                    inflight = None;
+                    let reply = match result {
+                        Ok(result) => ServerMessage::Ack { id, result },
+                        Err(e) => {
+                            let api = e.to_api();
+                            ServerMessage::Error { id, code: api.code, message: api.message }
+                        }
+                    };
+                    if self.send(&reply).await.is_err() { return End::Gone }
+                }
                 out = reg.rx.recv() => {
                     let Some(out) = out else { return End::Gone };
                     if self.forward(out).await.is_err() { return End::Gone }
                 }
-                msg = stream.next() => {
+                msg = stream.next(), if inflight.is_none() => {
                     last_heard = Instant::now();
                     ping_at = last_heard + cfg.ws_ping_interval;
                     match msg {
                         None | Some(Ok(Message::Close(_))) => return End::Gone,
-                        Some(Ok(Message::Text(text))) => {
-                            if let Some(end) = self.on_text(text.as_str()).await { return end }
-                        }
+                        Some(Ok(Message::Text(text))) => match self.on_text(text.as_str()).await {
+                            Step::Continue => {}
+                            Step::Run(cmd) => inflight = Some(cmd),
+                            Step::End(end) => return end,
+                        },
                         Some(Ok(Message::Binary(_))) => {
-                            let e = ServerMessage::Error { id: None, code: ErrorCode::BadRequest, message: "binary frames are not supported; send JSON text".into() };
+                            let e = ServerMessage::Error {
+                                id: None,
+                                code: ErrorCode::BadRequest,
+                                message: "binary frames are not supported; send JSON text".into(),
+                            };
                             if self.send(&e).await.is_err() { return End::Gone }
                         }
                         Some(Ok(_)) => {} // ping (answered by tungstenite), pong, raw frame
-                        Some(Err(tungstenite::Error::Capacity(_))) => return End::Close(close::TOO_BIG, "frame too large"),
+                        Some(Err(tungstenite::Error::Capacity(_))) => {
+                            return End::Close(close::TOO_BIG, "frame too large");
+                        }
                         Some(Err(e)) => {
                             tracing::debug!(error = %e, "socket read error");
                             return End::Gone;
                         }
                     }
+                }
+                () = sleep_until(self.gap_since.map_or(ping_at, |t| t + GAP_WAIT)), if self.gap_since.is_some() => {
+                    if self.catch_up().await.is_err() { return End::Gone }
                 }
                 () = sleep_until(ping_at) => {
                     if last_heard.elapsed() >= cfg.ws_idle_timeout {
@@ -284,35 +329,54 @@ impl Conn {
             Outbound::Event { seq, .. } if seq <= self.last_seq => Ok(()), // already sent (replay)
             Outbound::Event { seq, frame } if seq == self.last_seq + 1 => {
                 self.last_seq = seq;
-                self.send_frame(frame).await
+                self.send_frame(frame).await?;
+                self.drain_pending().await
             }
-            // A gap: an earlier commit's publication is still on its way (or was missed by
-            // another instance's listener). The log has it: read it from there.
-            Outbound::Event { seq, .. } => self.catch_up(seq).await,
+            Outbound::Event { seq, frame } => {
+                self.pending.insert(seq, frame);
+                self.gap_since.get_or_insert_with(Instant::now);
+                if self.pending.len() > MAX_PENDING {
+                    self.catch_up().await?;
+                }
+                Ok(())
+            }
         }
     }
 
-    /// Sends every logged event after `last_seq` up to at least `upto`, or a snapshot when the
-    /// log no longer reaches back.
-    async fn catch_up(&mut self, upto: i64) -> std::result::Result<(), ()> {
-        let from = self.last_seq;
-        // The hub publishes only committed events, so the log holds `upto` unless it was
-        // pruned meanwhile (then a snapshot).
+    /// Sends the buffered events that now follow on.
+    async fn drain_pending(&mut self) -> std::result::Result<(), ()> {
+        while let Some(frame) = self.pending.remove(&(self.last_seq + 1)) {
+            self.last_seq += 1;
+            self.send_frame(frame).await?;
+        }
+        self.pending.retain(|seq, _| *seq > self.last_seq);
+        self.gap_since = if self.pending.is_empty() {
+            None
+        } else {
+            self.gap_since.or(Some(Instant::now()))
+        };
+        Ok(())
+    }
+
+    /// The gap did not close by itself (a notification from another instance was missed, or
+    /// too much is buffered): read the missing events from the log, or send a snapshot when
+    /// the log no longer reaches back.
+    async fn catch_up(&mut self) -> std::result::Result<(), ()> {
         match self
             .state
             .todos
-            .events_after(self.who.user_id, from, MAX_REPLAY)
+            .events_after(self.who.user_id, self.last_seq, MAX_REPLAY)
             .await
         {
-            Ok(Some(events)) if events.last().is_some_and(|(s, _)| *s >= upto) => {
-                self.send_events(events).await
-            }
-            Ok(_) => self.send_snapshot().await,
+            Ok(Some(events)) => self.send_events(events).await?,
+            Ok(None) => self.send_snapshot().await?,
             Err(e) => {
                 tracing::warn!(error = %e.to_api(), "socket: cannot read the event log");
-                Err(())
+                return Err(());
             }
         }
+        self.gap_since = None;
+        self.drain_pending().await
     }
 
     async fn send_events(&mut self, events: Vec<(i64, TodoEvent)>) -> std::result::Result<(), ()> {
@@ -338,8 +402,8 @@ impl Conn {
         }
     }
 
-    /// Handles one text frame. `Some(end)` ends the socket.
-    async fn on_text(&mut self, text: &str) -> Option<End> {
+    /// Handles one text frame: answers it at once, or hands back the command to run.
+    async fn on_text(&mut self, text: &str) -> Step {
         let value: serde_json::Value = match serde_json::from_str(text) {
             Ok(v) => v,
             Err(e) => {
@@ -374,106 +438,64 @@ impl Conn {
         if self.state.ws_limiter.check_key(&self.who.user_id).is_err() {
             self.strikes += 1;
             if self.strikes >= RATE_STRIKES {
-                return Some(End::Close(close::RATE_LIMITED, "rate limited"));
+                return Step::End(End::Close(close::RATE_LIMITED, "rate limited"));
             }
-            return self
-                .reply_error(
-                    id,
-                    Error::api(ErrorCode::RateLimited, "too many messages; slow down"),
-                )
-                .await;
+            let e = Error::api(ErrorCode::RateLimited, "too many messages; slow down");
+            return self.reply_error(id, e).await;
         }
         self.strikes = 0;
-        let result = self.dispatch(frame.msg, id.clone()).await;
-        match result {
-            Ok(Some(result)) => {
-                let ack = ServerMessage::Ack { id, result };
-                self.send(&ack).await.err().map(|()| End::Gone)
+        match frame.msg {
+            ClientMessage::Ping => match self.send(&ServerMessage::Pong { id }).await {
+                Ok(()) => Step::Continue,
+                Err(()) => Step::End(End::Gone),
+            },
+            // Resume writes the replay itself, in order, before anything else goes out.
+            ClientMessage::Hello { last_seq } => {
+                let reply = match self.resume(last_seq).await {
+                    Ok(()) => ServerMessage::Ack {
+                        id,
+                        result: AckResult::Resumed { seq: self.last_seq },
+                    },
+                    Err(e) => {
+                        let api = e.to_api();
+                        ServerMessage::Error {
+                            id,
+                            code: api.code,
+                            message: api.message,
+                        }
+                    }
+                };
+                match self.send(&reply).await {
+                    Ok(()) => Step::Continue,
+                    Err(()) => Step::End(End::Gone),
+                }
             }
-            Ok(None) => None,
-            Err(e) => self.reply_error(id, e).await,
+            msg => {
+                let state = self.state.clone();
+                let user_id = self.who.user_id;
+                // Its own task: a transaction must never wait on this socket's writes.
+                let task = tokio::spawn(async move { execute(&state, user_id, msg).await });
+                Step::Run(Box::pin(async move {
+                    let result = task.await.unwrap_or_else(|e| {
+                        Err(Error::Internal(anyhow::anyhow!("command task: {e}")))
+                    });
+                    (id, result)
+                }))
+            }
         }
     }
 
-    async fn reply_error(&mut self, id: Option<String>, e: Error) -> Option<End> {
+    async fn reply_error(&mut self, id: Option<String>, e: Error) -> Step {
         let api = e.to_api();
         let msg = ServerMessage::Error {
             id,
             code: api.code,
             message: api.message,
         };
-        self.send(&msg).await.err().map(|()| End::Gone)
-    }
-
-    /// Runs one command; `Ok(Some(result))` is acked, `Ok(None)` was answered already.
-    async fn dispatch(
-        &mut self,
-        msg: ClientMessage,
-        id: Option<String>,
-    ) -> Result<Option<AckResult>> {
-        let user_id = self.who.user_id;
-        let todos = self.state.todos.clone();
-        Ok(Some(match msg {
-            ClientMessage::Ping => {
-                let _ = self.send(&ServerMessage::Pong { id }).await;
-                return Ok(None);
-            }
-            ClientMessage::Hello { last_seq } => {
-                self.resume(last_seq).await?;
-                AckResult::Resumed { seq: self.last_seq }
-            }
-            ClientMessage::TodoList { status } => AckResult::Todos {
-                todos: todos.list(user_id, status.unwrap_or_default()).await?,
-            },
-            ClientMessage::TodoAdd { title, description } => AckResult::Todo {
-                todo: todos
-                    .create(user_id, &title, description.as_deref())
-                    .await?,
-            },
-            ClientMessage::TodoUpdate {
-                todo_id,
-                title,
-                description,
-                completed,
-            } => {
-                let patch = UpdateTodo {
-                    title,
-                    description,
-                    completed,
-                };
-                AckResult::Todo {
-                    todo: todos.update(user_id, todo_id, &patch).await?,
-                }
-            }
-            ClientMessage::TodoComplete { todo_id } => {
-                let patch = UpdateTodo {
-                    completed: Some(true),
-                    ..Default::default()
-                };
-                AckResult::Todo {
-                    todo: todos.update(user_id, todo_id, &patch).await?,
-                }
-            }
-            ClientMessage::TodoDelete { todo_id } => {
-                todos.delete(user_id, todo_id).await?;
-                AckResult::Deleted { todo_id }
-            }
-            ClientMessage::ChatSend {
-                text,
-                conversation_id,
-            } => {
-                let conversation_id = self
-                    .state
-                    .chat
-                    .send(user_id, conversation_id, &text)
-                    .await?;
-                AckResult::Conversation { conversation_id }
-            }
-            ClientMessage::ChatCancel { conversation_id } => {
-                self.state.chat.cancel(user_id, conversation_id).await?;
-                AckResult::Conversation { conversation_id }
-            }
-        }))
+        match self.send(&msg).await {
+            Ok(()) => Step::Continue,
+            Err(()) => Step::End(End::Gone),
+        }
     }
 
     /// `hello {last_seq}`: replays what the client missed, or a snapshot when the log no longer
@@ -507,4 +529,71 @@ impl Conn {
         // Anything committed after the log read arrives through the hub as usual.
         Ok(())
     }
+}
+
+/// A command running for a socket: the client's id and the result to ack.
+type Command = std::pin::Pin<
+    Box<dyn std::future::Future<Output = (Option<String>, Result<AckResult>)> + Send>,
+>;
+
+/// What to do after reading a frame.
+enum Step {
+    Continue,
+    Run(Command),
+    End(End),
+}
+
+/// Runs one todo or chat command through the services, for the ack.
+async fn execute(state: &AppState, user_id: i64, msg: ClientMessage) -> Result<AckResult> {
+    let todos = &state.todos;
+    Ok(match msg {
+        ClientMessage::TodoList { status } => AckResult::Todos {
+            todos: todos.list(user_id, status.unwrap_or_default()).await?,
+        },
+        ClientMessage::TodoAdd { title, description } => AckResult::Todo {
+            todo: todos
+                .create(user_id, &title, description.as_deref())
+                .await?,
+        },
+        ClientMessage::TodoUpdate {
+            todo_id,
+            title,
+            description,
+            completed,
+        } => {
+            let patch = UpdateTodo {
+                title,
+                description,
+                completed,
+            };
+            AckResult::Todo {
+                todo: todos.update(user_id, todo_id, &patch).await?,
+            }
+        }
+        ClientMessage::TodoComplete { todo_id } => {
+            let patch = UpdateTodo {
+                completed: Some(true),
+                ..Default::default()
+            };
+            AckResult::Todo {
+                todo: todos.update(user_id, todo_id, &patch).await?,
+            }
+        }
+        ClientMessage::TodoDelete { todo_id } => {
+            todos.delete(user_id, todo_id).await?;
+            AckResult::Deleted { todo_id }
+        }
+        ClientMessage::ChatSend {
+            text,
+            conversation_id,
+        } => AckResult::Conversation {
+            conversation_id: state.chat.send(user_id, conversation_id, &text).await?,
+        },
+        ClientMessage::ChatCancel { conversation_id } => {
+            state.chat.cancel(user_id, conversation_id).await?;
+            AckResult::Conversation { conversation_id }
+        }
+        // Answered inline by the socket loop.
+        ClientMessage::Ping | ClientMessage::Hello { .. } => AckResult::Empty {},
+    })
 }

@@ -18,7 +18,9 @@ pub const PASSWORD: &str = "correct horse battery";
 
 /// Which database this run uses: `TEST_DATABASE_URL` (a PostgreSQL server URL) or SQLite.
 pub fn postgres_admin_url() -> Option<String> {
-    std::env::var("TEST_DATABASE_URL").ok().filter(|u| u.starts_with("postgres"))
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| u.starts_with("postgres"))
 }
 
 /// A fresh, empty database URL for one test.
@@ -28,12 +30,17 @@ pub async fn fresh_database() -> String {
         Some(admin) => {
             use sqlx::Connection;
             let name = format!("test_{n:016x}");
-            let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to TEST_DATABASE_URL");
+            let mut conn = sqlx::PgConnection::connect(&admin)
+                .await
+                .expect("connect to TEST_DATABASE_URL");
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                 .execute(&mut conn)
                 .await
                 .expect("create test database");
-            let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_owned();
+            let base = admin
+                .rsplit_once('/')
+                .map_or(admin.as_str(), |(b, _)| b)
+                .to_owned();
             format!("{base}/{name}")
         }
         None => {
@@ -63,11 +70,18 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
 
 /// Boots a server on an existing database (a second instance, or a restart).
 pub async fn spawn_on(database_url: &str, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    if std::env::var_os("TEST_LOG").is_some() {
+        server::telemetry::init();
+    }
     let mut config = Config::for_tests(database_url);
     tweak(&mut config);
     let app = App::spawn(config).await.expect("server starts");
     let url = app.url();
-    TestApp { app, url, database_url: database_url.to_owned() }
+    TestApp {
+        app,
+        url,
+        database_url: database_url.to_owned(),
+    }
 }
 
 impl TestApp {
@@ -132,7 +146,11 @@ impl Client {
             .timeout(Duration::from_secs(30))
             .build()
             .expect("http client");
-        Self { http, base: base.to_owned(), email: String::new() }
+        Self {
+            http,
+            base: base.to_owned(),
+            email: String::new(),
+        }
     }
 
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Resp {
@@ -140,41 +158,66 @@ impl Client {
         let status = r.status();
         let headers = r.headers().clone();
         let text = r.text().await.expect("body");
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-        Resp { status, headers, body }
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Resp {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Resp {
-        self.send(self.http.get(format!("{}{path}", self.base))).await
+        self.send(self.http.get(format!("{}{path}", self.base)))
+            .await
     }
     pub async fn post(&self, path: &str, body: Value) -> Resp {
-        self.send(self.http.post(format!("{}{path}", self.base)).json(&body)).await
+        self.send(self.http.post(format!("{}{path}", self.base)).json(&body))
+            .await
     }
     pub async fn post_empty(&self, path: &str) -> Resp {
-        self.send(self.http.post(format!("{}{path}", self.base))).await
+        self.send(self.http.post(format!("{}{path}", self.base)))
+            .await
     }
     pub async fn patch(&self, path: &str, body: Value) -> Resp {
-        self.send(self.http.patch(format!("{}{path}", self.base)).json(&body)).await
+        self.send(self.http.patch(format!("{}{path}", self.base)).json(&body))
+            .await
     }
     pub async fn delete(&self, path: &str) -> Resp {
-        self.send(self.http.delete(format!("{}{path}", self.base))).await
+        self.send(self.http.delete(format!("{}{path}", self.base)))
+            .await
     }
 
     /// Registers a new random user with this client (its cookies now log it in).
     pub async fn register_new(&self) -> User {
         let email = unique_email();
-        let r = self.post("/api/auth/register", json!({"email": email, "password": PASSWORD})).await;
+        let r = self
+            .post(
+                "/api/auth/register",
+                json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
         serde_json::from_value(r.body["user"].clone()).expect("user")
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Resp {
-        self.post("/api/auth/login", json!({"email": email, "password": password})).await
+        self.post(
+            "/api/auth/login",
+            json!({"email": email, "password": password}),
+        )
+        .await
     }
 
     /// The access token this client's jar holds (tests need it for bearer/WS headers).
     pub fn access_token(&self, resp_cookies: &[String]) -> Option<String> {
-        resp_cookies.iter().find_map(|c| c.strip_prefix("access_token=").map(|v| v.split(';').next().unwrap_or("").to_owned()))
+        resp_cookies.iter().find_map(|c| {
+            c.strip_prefix("access_token=")
+                .map(|v| v.split(';').next().unwrap_or("").to_owned())
+        })
     }
 
     pub async fn add_todo(&self, title: &str) -> Todo {
@@ -188,14 +231,20 @@ impl Client {
 pub async fn user_with_token(app: &TestApp) -> (Client, User, String) {
     let c = app.client();
     let email = unique_email();
-    let r = c.post("/api/auth/register", json!({"email": email, "password": PASSWORD})).await;
+    let r = c
+        .post(
+            "/api/auth/register",
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let token = c.access_token(&r.cookies()).expect("access cookie");
     let user = serde_json::from_value(r.body["user"].clone()).expect("user");
     (Client { email, ..c }, user, token)
 }
 
-type WsStream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A socket client that speaks the protocol crate.
 pub struct Socket {
@@ -209,18 +258,36 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// Opens `/ws` with a bearer token and reads the welcome.
 pub async fn connect(app: &TestApp, token: &str) -> Socket {
     let mut req = app.ws_url().into_client_request().expect("ws request");
-    req.headers_mut().insert("authorization", format!("Bearer {token}").parse().expect("header"));
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("ws connects");
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("ws connects");
     let welcome = next_json(&mut ws).await;
-    assert!(matches!(welcome, ServerMessage::Welcome { .. }), "{welcome:?}");
-    Socket { ws, welcome, next_id: 0 }
+    assert!(
+        matches!(welcome, ServerMessage::Welcome { .. }),
+        "{welcome:?}"
+    );
+    Socket {
+        ws,
+        welcome,
+        next_id: 0,
+    }
 }
 
 async fn next_json(ws: &mut WsStream) -> ServerMessage {
     loop {
-        let msg = tokio::time::timeout(TIMEOUT, ws.next()).await.expect("a frame in time").expect("open").expect("frame");
+        let msg = tokio::time::timeout(TIMEOUT, ws.next())
+            .await
+            .expect("a frame in time")
+            .expect("open")
+            .expect("frame");
         match msg {
-            Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap_or_else(|e| panic!("{e}: {t}")),
+            Message::Text(t) => {
+                return serde_json::from_str(t.as_str()).unwrap_or_else(|e| panic!("{e}: {t}"));
+            }
             Message::Ping(_) | Message::Pong(_) => continue,
             other => panic!("unexpected frame {other:?}"),
         }
@@ -236,15 +303,22 @@ impl Socket {
     }
 
     pub async fn send_raw(&mut self, text: &str) {
-        self.ws.send(Message::Text(text.into())).await.expect("send");
+        self.ws
+            .send(Message::Text(text.into()))
+            .await
+            .expect("send");
     }
 
     /// Sends a message with a fresh id and returns the id.
     pub async fn send(&mut self, msg: ClientMessage) -> String {
         self.next_id += 1;
         let id = format!("c{}", self.next_id);
-        let frame = ClientFrame { id: Some(id.clone()), msg };
-        self.send_raw(&serde_json::to_string(&frame).expect("json")).await;
+        let frame = ClientFrame {
+            id: Some(id.clone()),
+            msg,
+        };
+        self.send_raw(&serde_json::to_string(&frame).expect("json"))
+            .await;
         id
     }
 
@@ -258,7 +332,10 @@ impl Socket {
         loop {
             let m = self.recv().await;
             match &m {
-                ServerMessage::Ack { id: Some(i), .. } | ServerMessage::Error { id: Some(i), .. } if i == id => {
+                ServerMessage::Ack { id: Some(i), .. }
+                | ServerMessage::Error { id: Some(i), .. }
+                    if i == id =>
+                {
                     return (m, before);
                 }
                 _ => before.push(m),
@@ -294,7 +371,10 @@ impl Socket {
     /// Waits for the close frame and returns its code.
     pub async fn closed_with(&mut self) -> u16 {
         loop {
-            match tokio::time::timeout(TIMEOUT, self.ws.next()).await.expect("close in time") {
+            match tokio::time::timeout(TIMEOUT, self.ws.next())
+                .await
+                .expect("close in time")
+            {
                 Some(Ok(Message::Close(Some(f)))) => return u16::from(f.code),
                 Some(Ok(Message::Close(None))) | None => return 1005,
                 Some(Ok(_)) => continue,
