@@ -92,13 +92,14 @@ impl App {
             access_max_age: config.access_ttl.as_secs(),
             refresh_max_age: config.refresh_ttl.as_secs(),
         };
+        let chat = Chat::new(&config, db.clone(), bus.clone(), todos.clone())?;
         let state = AppState {
             limits: Arc::new(AuthLimits::new(config.auth_rate_per_min)),
             config: Arc::new(config),
             db: db.clone(),
             auth,
             todos,
-            chat: Chat::default(),
+            chat,
             bus: bus.clone(),
             ws_limiter,
             cookies,
@@ -116,6 +117,7 @@ impl App {
                 tick.tick().await;
                 housekeeping.limits.housekeeping();
                 housekeeping.ws_limiter.retain_recent();
+                housekeeping.chat.housekeeping();
             }
         }));
 

@@ -85,6 +85,11 @@ pub struct Config {
     pub openai_api_key: Option<String>,
     pub openai_base_url: String,
     pub openai_model: String,
+    /// Longest wait for the model server to accept the connection (`OPENAI_CONNECT_TIMEOUT_SECS`).
+    pub openai_connect_timeout: Duration,
+    /// Longest wait for the response to start and then between two streamed chunks
+    /// (`OPENAI_TIMEOUT_SECS`); past it the turn ends with `finish_reason=error`.
+    pub openai_chunk_timeout: Duration,
     /// Chat messages (`chat.send`) per user per minute.
     pub chat_rate_per_min: u32,
     pub static_dir: PathBuf,
@@ -258,6 +263,8 @@ impl Config {
             openai_api_key,
             openai_base_url,
             openai_model: get("OPENAI_MODEL").unwrap_or_else(|| DEFAULT_OPENAI_MODEL.into()),
+            openai_connect_timeout: secs("OPENAI_CONNECT_TIMEOUT_SECS", 10)?,
+            openai_chunk_timeout: secs("OPENAI_TIMEOUT_SECS", 60)?,
             chat_rate_per_min: num(&get, "CHAT_RATE_PER_MIN", 30)?.max(1),
             static_dir: PathBuf::from(get("STATIC_DIR").unwrap_or_else(|| "client/dist".into())),
             max_body_bytes,

@@ -145,3 +145,22 @@ pub async fn finish_message(
     with_pool!(db, pool => sqlx::query(SQL).bind(message_id).bind(content).bind(tool_calls).execute(pool).await.map(|_| ()))?;
     Ok(())
 }
+
+/// The newest `limit` messages of a conversation with an id below `before_id`, oldest first:
+/// the history a model is given (bounded, newest kept).
+pub async fn recent_messages(
+    db: &Db,
+    conversation_id: i64,
+    before_id: i64,
+    limit: i64,
+) -> Result<Vec<Message>, sqlx::Error> {
+    const SQL: &str = "SELECT id, role, content, tool_calls, call_id, name, created_at FROM messages \
+                       WHERE conversation_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3";
+    let rows: Vec<MsgRow> = with_pool!(db, pool => sqlx::query_as(SQL).bind(conversation_id).bind(before_id).bind(limit).fetch_all(pool).await)?;
+    let mut out = rows
+        .into_iter()
+        .map(message)
+        .collect::<Result<Vec<_>, _>>()?;
+    out.reverse();
+    Ok(out)
+}
