@@ -1,10 +1,12 @@
 //! End to end in a real headless Chromium: the real server (`App::spawn`, SQLite, the offline
 //! assistant) serving the real built client from `client/dist`, driven over WebDriver.
 //!
-//! register → add a todo → a second browser (another profile: another device) sees it without a
-//! reload → the chat adds "buy milk" through the offline assistant and both browsers show it →
-//! the access cookie is deleted (a forced 401) and the app refreshes silently → logout returns
-//! to the login page. Screenshots of every step land in `target/e2e/`.
+//! register → add a todo → a second browser (another profile: another device) sees it without
+//! a reload → the first one loses its connection, and on reconnect gets what it missed and sends
+//! what was typed meanwhile → the chat adds "buy milk" through the offline assistant and both
+//! browsers show it → the access cookie is deleted (a forced 401) and the app refreshes
+//! silently → logout returns to the login page. Screenshots of every step land in
+//! `target/e2e/`.
 //!
 //! It needs a built client and Chromium, so it is `#[ignore]`d in a plain `cargo test`; run it
 //! with
@@ -133,7 +135,19 @@ async fn register_live_todos_chat_refresh_logout() {
     b.quit().await;
 }
 
+/// Keeps every WebSocket the page opens reachable from the test, so that it can cut them as a
+/// network outage would (Chromium's offline emulation blocks new connections but leaves open
+/// sockets alone).
+const TRACK_SOCKETS: &str = "(() => {
+  const Native = window.WebSocket;
+  window.__sockets = [];
+  window.WebSocket = function (...args) { const s = new Native(...args); window.__sockets.push(s); return s; };
+  window.WebSocket.prototype = Native.prototype;
+  for (const k of ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED']) window.WebSocket[k] = Native[k];
+})();";
+
 async fn run(url: &str, a: &Session, b: &Session) -> Result<()> {
+    a.on_new_document(TRACK_SOCKETS).await?;
     let n: u32 = rand::random();
     let email = format!("e2e-{n:08x}@example.com");
 
@@ -210,7 +224,51 @@ async fn run(url: &str, a: &Session, b: &Session) -> Result<()> {
         .await?;
     shot("05-second-browser-live", &[("a", a), ("b", b)]).await;
 
-    // 4. The offline assistant adds "buy milk"; both browsers show the todo, the first the chip.
+    // 4. The first browser loses the network. A todo typed meanwhile waits, visibly pending;
+    //    one added elsewhere meanwhile arrives on reconnect (hello {last_seq} → replay).
+    a.set_offline(true).await?;
+    a.js("window.__sockets.forEach(s => s.close())", vec![])
+        .await?;
+    a.wait_for(
+        "the indicator to leave 'connected'",
+        "document.querySelector('#conn-status')?.dataset.status !== 'connected'",
+        WAIT,
+    )
+    .await?;
+    a.type_into("#new-todo", &format!("Typed offline{ENTER}"))
+        .await?;
+    a.wait_for(
+        "the offline todo shown as pending",
+        "Array.from(document.querySelectorAll('#todo-list li.todo.pending .title')).some(e => e.textContent.includes('Typed offline'))",
+        WAIT,
+    )
+    .await?;
+    b.type_into("#new-todo", &format!("Added while a was away{ENTER}"))
+        .await?;
+    b.wait_for("b's own todo", &has_todo("Added while a was away"), WAIT)
+        .await?;
+    shot("06-offline", &[("a", a), ("b", b)]).await;
+    a.set_offline(false).await?;
+    connected(a)
+        .await
+        .context("reconnecting after the outage")?;
+    a.wait_for(
+        "the missed todo, replayed",
+        &has_todo("Added while a was away"),
+        WAIT,
+    )
+    .await?;
+    a.wait_for(
+        "the queued todo, sent after the resume",
+        &has_todo("Typed offline"),
+        WAIT,
+    )
+    .await?;
+    b.wait_for("the queued todo in b", &has_todo("Typed offline"), WAIT)
+        .await?;
+    shot("07-resumed", &[("a", a), ("b", b)]).await;
+
+    // 5. The offline assistant adds "buy milk"; both browsers show the todo, the first the chip.
     a.type_into("#chat-input", &format!("add buy milk{ENTER}"))
         .await?;
     a.wait_for("the assistant's todo in a", &has_todo("buy milk"), WAIT)
@@ -229,9 +287,9 @@ async fn run(url: &str, a: &Session, b: &Session) -> Result<()> {
         WAIT,
     )
     .await?;
-    shot("06-chat-added-milk", &[("a", a), ("b", b)]).await;
+    shot("08-chat-added-milk", &[("a", a), ("b", b)]).await;
 
-    // 5. A forced 401: the access cookie is gone. The next REST call (opening the conversation)
+    // 6. A forced 401: the access cookie is gone. The next REST call (opening the conversation)
     //    gets 401, refreshes once, retries, and the user notices nothing.
     a.delete_cookie(protocol::ACCESS_COOKIE).await?;
     if has_access_cookie(a).await? {
@@ -275,9 +333,19 @@ async fn run(url: &str, a: &Session, b: &Session) -> Result<()> {
         .context("after a reload without an access cookie")?;
     a.wait_for("the todos after the reload", &has_todo("buy milk"), WAIT)
         .await?;
-    shot("07-silent-refresh", &[("a", a)]).await;
+    shot("09-silent-refresh", &[("a", a)]).await;
+    // A narrow screen stacks the chat under the list.
+    a.set_window_size(480, 900).await?;
+    a.wait_for(
+        "the stacked layout",
+        "document.querySelector('.chat').getBoundingClientRect().top > document.querySelector('.todos').getBoundingClientRect().bottom",
+        WAIT,
+    )
+    .await?;
+    shot("09-narrow", &[("a", a)]).await;
+    a.set_window_size(1280, 900).await?;
 
-    // 6. Logout returns to the login page, and the session is gone for real.
+    // 7. Logout returns to the login page, and the session is gone for real.
     a.click("#logout").await?;
     login_page(a).await?;
     a.wait_for(
@@ -291,6 +359,6 @@ async fn run(url: &str, a: &Session, b: &Session) -> Result<()> {
     }
     a.refresh().await?;
     login_page(a).await.context("a reload after logout")?;
-    shot("08-logged-out", &[("a", a), ("b", b)]).await;
+    shot("10-logged-out", &[("a", a), ("b", b)]).await;
     Ok(())
 }

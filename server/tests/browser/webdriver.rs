@@ -262,6 +262,53 @@ impl Session {
         }
     }
 
+    /// Run `source` in every page before its own scripts (CDP passthrough).
+    pub async fn on_new_document(&self, source: &str) -> Result<()> {
+        self.cmd(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            Some(json!({
+                "cmd": "Page.addScriptToEvaluateOnNewDocument",
+                "params": {"source": source}
+            })),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Cut this browser off the network, or reconnect it (Chromium's network emulation through
+    /// chromedriver's CDP passthrough). New connections fail; an open WebSocket is not cut by
+    /// the emulation, see `drop_sockets`.
+    pub async fn set_offline(&self, offline: bool) -> Result<()> {
+        self.cmd(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            Some(json!({"cmd": "Network.enable", "params": {}})),
+        )
+        .await?;
+        self.cmd(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            Some(json!({
+                "cmd": "Network.emulateNetworkConditions",
+                "params": {"offline": offline, "latency": 0,
+                           "downloadThroughput": -1, "uploadThroughput": -1}
+            })),
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn set_window_size(&self, width: u32, height: u32) -> Result<()> {
+        self.cmd(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        )
+        .await
+        .map(drop)
+    }
+
     pub async fn cookies(&self) -> Result<Vec<Value>> {
         let v = self.cmd(reqwest::Method::GET, "/cookie", None).await?;
         Ok(v.as_array().cloned().unwrap_or_default())
