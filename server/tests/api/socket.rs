@@ -531,3 +531,229 @@ async fn fifty_sockets_twenty_concurrent_adds_each_no_event_lost_or_duplicated()
         );
     }
 }
+
+#[tokio::test]
+async fn graceful_shutdown_closes_sockets_with_1001() {
+    let app = spawn_app().await;
+    let (_, _, token) = user_with_token(&app).await;
+    let mut s = connect(&app, &token).await;
+    acked_todo(&s.call(add("before shutdown")).await);
+    let TestApp { app, .. } = app;
+    let shutdown = tokio::spawn(app.shutdown());
+    assert_eq!(s.closed_with().await, 1001);
+    shutdown.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_peer_that_stops_answering_pings_is_dropped() {
+    let app = spawn_app_with(|c| {
+        c.ws_ping_interval = Duration::from_millis(300);
+        c.ws_idle_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let (_, _, token) = user_with_token(&app).await;
+    let mut s = connect(&app, &token).await;
+    // Not reading means not answering pings: the server gives up on the peer.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while app.app.state.bus.hub().connections() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the silent peer was not dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // What the peer reads now: the pings it ignored, then the server's 1001 (or, when its
+    // automatic pong hits the closed connection first, an error).
+    loop {
+        match tokio::time::timeout(TIMEOUT, s.ws.next())
+            .await
+            .expect("close in time")
+        {
+            Some(Ok(Message::Close(Some(f)))) => {
+                assert_eq!(u16::from(f.code), 1001);
+                break;
+            }
+            Some(Ok(Message::Ping(_))) => continue,
+            Some(Err(_)) | None => break,
+            Some(Ok(other)) => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_instances_on_one_postgres_share_events_and_revocations() {
+    if postgres_admin_url().is_none() {
+        eprintln!(
+            "skipped: needs TEST_DATABASE_URL=postgres://… (runs in the PostgreSQL pass of the suite)"
+        );
+        return;
+    }
+    let a = spawn_app().await;
+    let secret = a.app.state.config.jwt_secret.clone();
+    let b = spawn_on(&a.database_url, |c| c.jwt_secret = secret).await;
+    let (rest_a, _, token) = user_with_token(&a).await;
+    let mut on_b = connect(&b, &token).await;
+    let mut on_a = connect(&a, &token).await;
+    // Let B's listener subscribe before the first change.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut want = Vec::new();
+    for i in 0..10 {
+        if i % 2 == 0 {
+            want.push(rest_a.add_todo(&format!("via A's REST {i}")).await.id);
+        } else {
+            want.push(acked_todo(&on_a.call(add(&format!("via A's socket {i}"))).await).id);
+        }
+    }
+    let mut got = Vec::new();
+    for expected_seq in 1..=10 {
+        match on_b.next_event().await {
+            ServerMessage::TodoCreated { seq, todo } => {
+                assert_eq!(seq, expected_seq, "in order, no gaps");
+                got.push(todo.id);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(got, want);
+    // Logout on A closes the session's socket on B.
+    assert_eq!(rest_a.post_empty("/api/auth/logout").await.status, 204);
+    assert_eq!(on_b.recv().await, ServerMessage::SessionExpired);
+    assert_eq!(on_b.closed_with().await, 4001);
+}
+
+mod model {
+    //! Property: whatever commands several sockets send, each socket's view (built only from
+    //! the events it received) ends equal to the database.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Add(String),
+        Complete(usize),
+        Rename(usize, String),
+        Reopen(usize),
+        Delete(usize),
+    }
+
+    fn op() -> impl Strategy<Value = (usize, Op)> {
+        let title = "[a-z]{1,8}( [a-z]{1,8})?";
+        let op = prop_oneof![
+            3 => title.prop_map(Op::Add),
+            1 => any::<usize>().prop_map(Op::Complete),
+            1 => (any::<usize>(), title).prop_map(|(k, t)| Op::Rename(k, t)),
+            1 => any::<usize>().prop_map(Op::Reopen),
+            1 => any::<usize>().prop_map(Op::Delete),
+        ];
+        (0..3usize, op)
+    }
+
+    fn apply(view: &mut BTreeMap<i64, Todo>, m: &ServerMessage) {
+        match m {
+            ServerMessage::TodoCreated { todo, .. } | ServerMessage::TodoUpdated { todo, .. } => {
+                view.insert(todo.id, todo.clone());
+            }
+            ServerMessage::TodoDeleted { todo_id, .. } => {
+                view.remove(todo_id);
+            }
+            _ => {}
+        }
+    }
+
+    async fn run(ops: Vec<(usize, Op)>) {
+        let app = spawn_app_with(|c| c.ws_rate_per_sec = 10_000).await;
+        let (rest, _, token) = user_with_token(&app).await;
+        let mut sockets = Vec::new();
+        for _ in 0..3 {
+            sockets.push(connect(&app, &token).await);
+        }
+        let mut views = vec![BTreeMap::new(); 3];
+        let mut ids: Vec<i64> = Vec::new();
+        let mut seqs = vec![0i64; 3];
+        for (who, op) in ops {
+            let pick = |k: usize| ids.get(k % ids.len().max(1)).copied().unwrap_or(1);
+            let msg = match op {
+                Op::Add(t) => ClientMessage::TodoAdd {
+                    title: t,
+                    description: None,
+                },
+                Op::Complete(k) => ClientMessage::TodoComplete { todo_id: pick(k) },
+                Op::Rename(k, t) => ClientMessage::TodoUpdate {
+                    todo_id: pick(k),
+                    title: Some(t),
+                    description: None,
+                    completed: None,
+                },
+                Op::Reopen(k) => ClientMessage::TodoUpdate {
+                    todo_id: pick(k),
+                    title: None,
+                    description: None,
+                    completed: Some(false),
+                },
+                Op::Delete(k) => ClientMessage::TodoDelete { todo_id: pick(k) },
+            };
+            let id = sockets[who].send(msg).await;
+            let (reply, before) = sockets[who].reply_to(&id).await;
+            for m in &before {
+                if let Some(seq) = m.seq() {
+                    assert_eq!(seq, seqs[who] + 1);
+                    seqs[who] = seq;
+                }
+                apply(&mut views[who], m);
+            }
+            match reply {
+                ServerMessage::Ack {
+                    result: AckResult::Todo { todo },
+                    ..
+                } if !ids.contains(&todo.id) => ids.push(todo.id),
+                ServerMessage::Ack {
+                    result: AckResult::Deleted { todo_id },
+                    ..
+                } => ids.retain(|i| *i != todo_id),
+                ServerMessage::Ack { .. } => {}
+                // Acting on a todo already deleted (or none yet): not_found, nothing changes.
+                ServerMessage::Error {
+                    code: ErrorCode::NotFound,
+                    ..
+                } => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        let truth: BTreeMap<i64, Todo> = rest
+            .get("/api/todos")
+            .await
+            .todos()
+            .into_iter()
+            .map(|t| (t.id, t))
+            .collect();
+        for (n, s) in sockets.iter_mut().enumerate() {
+            // Read until this socket has every event the user has.
+            let id = s.send(ClientMessage::Ping).await;
+            loop {
+                let m = s.recv().await;
+                if let Some(seq) = m.seq() {
+                    assert_eq!(seq, seqs[n] + 1);
+                    seqs[n] = seq;
+                }
+                apply(&mut views[n], &m);
+                if matches!(&m, ServerMessage::Pong { id: Some(i) } if *i == id) {
+                    break;
+                }
+            }
+            assert_eq!(
+                views[n], truth,
+                "socket {n}'s view differs from the database"
+            );
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 12, failure_persistence: None, ..ProptestConfig::default() })]
+        #[test]
+        fn every_sockets_view_equals_the_database(ops in proptest::collection::vec(op(), 1..40)) {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            rt.block_on(run(ops));
+        }
+    }
+}
