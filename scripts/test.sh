@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: formatting, lints, unit and black-box tests on SQLite
+# and on PostgreSQL, the web client's tests, its build and the browser test, and the load
+# tester's smoke run.
+#
+# Needs PostgreSQL at $TEST_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres) and,
+# for the browser test, chromium + chromedriver (see .ci/run for the packages).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PG_URL="${TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "format"
+cargo fmt --all -- --check
+cargo fmt --manifest-path client/Cargo.toml -- --check
+
+step "lints"
+cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --manifest-path client/Cargo.toml --all-targets -- -D warnings
+
+step "duplicate heavy crates"
+# One version of each heavy crate (the RustCrypto 0.10/0.11 split under jsonwebtoken and
+# argon2 is known and small; see docs/ARCHITECTURE.md).
+for crate in tokio hyper tungstenite sqlx-core rustls aws-lc-rs serde reqwest; do
+  n=$(cargo tree -e normal --prefix none -i "$crate" 2>/dev/null | grep -c "^$crate v" || true)
+  if [ "$n" -gt 1 ]; then echo "more than one version of $crate in the tree" >&2; exit 1; fi
+done
+if cargo tree -e normal -i ring >/dev/null 2>&1; then echo "ring is in the tree: one TLS stack only" >&2; exit 1; fi
+
+step "tests on SQLite"
+cargo test --workspace
+
+step "tests on PostgreSQL ($PG_URL)"
+TEST_DATABASE_URL="$PG_URL" cargo test -p server --test api
+
+step "web client: unit tests"
+cargo test --manifest-path client/Cargo.toml
+
+step "web client: build, then the browser test"
+scripts/build-client.sh
+E2E=1 cargo test -p server --test browser -- --nocapture
