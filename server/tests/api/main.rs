@@ -8,6 +8,8 @@
 mod helpers;
 
 mod auth;
+mod chat;
+mod fake_openai;
 mod ops;
 mod socket;
 mod todos;
