@@ -43,7 +43,7 @@ impl AppState {
     /// True if `origin` may make credentialed and unsafe requests.
     pub fn origin_allowed(&self, origin: &str) -> bool {
         let o = origin.trim_end_matches('/').to_ascii_lowercase();
-        self.origins.iter().any(|a| *a == o)
+        self.origins.contains(&o)
     }
 }
 

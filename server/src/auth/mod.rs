@@ -219,10 +219,10 @@ pub fn load_or_create_secret(
         return Ok(s.to_vec());
     }
     let path = data_dir.join("jwt_secret");
-    if let Ok(existing) = std::fs::read(&path) {
-        if existing.len() >= 32 {
-            return Ok(existing);
-        }
+    if let Ok(existing) = std::fs::read(&path)
+        && existing.len() >= 32
+    {
+        return Ok(existing);
     }
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("JWT_SECRET: cannot create {}", data_dir.display()))?;

@@ -71,18 +71,18 @@ const APP_CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval';
 /// Adds CORS (for allowed origins) and security headers to every response.
 pub fn finish(state: &AppState, resp: &mut Response, origin: Option<&str>, route: Option<Route>) {
     let h = resp.headers_mut();
-    if let Some(o) = origin.filter(|o| state.origin_allowed(o)) {
-        if let Ok(v) = HeaderValue::from_str(o) {
-            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-                HeaderValue::from_static("true"),
-            );
-            h.insert(
-                header::ACCESS_CONTROL_EXPOSE_HEADERS,
-                HeaderValue::from_static("retry-after"),
-            );
-        }
+    if let Some(o) = origin.filter(|o| state.origin_allowed(o))
+        && let Ok(v) = HeaderValue::from_str(o)
+    {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("retry-after"),
+        );
     }
     h.append(header::VARY, HeaderValue::from_static("Origin"));
     h.insert(

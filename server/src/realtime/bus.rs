@@ -86,15 +86,15 @@ impl Bus {
     /// A frame for every socket of the user, on every instance (chat streaming).
     pub async fn to_user(&self, user_id: i64, msg: &ServerMessage) {
         let frame = msg.to_json();
-        if let Db::Postgres(pool) = &self.db {
-            if frame.len() <= MAX_NOTIFY_BYTES {
-                let note = FrameNote {
-                    user_id,
-                    origin: self.origin.to_string(),
-                    frame: frame.clone(),
-                };
-                notify(pool, FRAMES_CHANNEL, &note).await;
-            }
+        if let Db::Postgres(pool) = &self.db
+            && frame.len() <= MAX_NOTIFY_BYTES
+        {
+            let note = FrameNote {
+                user_id,
+                origin: self.origin.to_string(),
+                frame: frame.clone(),
+            };
+            notify(pool, FRAMES_CHANNEL, &note).await;
         }
         self.hub.send_to_user(user_id, frame.into());
     }

@@ -7,6 +7,7 @@ use super::{Db, now};
 use crate::with_pool;
 
 type Row = (i64, String, Option<String>, DateTime<Utc>);
+type WithHash = (i64, String, Option<String>, DateTime<Utc>, String);
 
 fn user((id, email, name, created_at): Row) -> User {
     User {
@@ -34,7 +35,7 @@ pub async fn insert(
 pub async fn by_email(db: &Db, email: &str) -> Result<Option<(User, String)>, sqlx::Error> {
     const SQL: &str =
         "SELECT id, email, name, created_at, password_hash FROM users WHERE email = $1";
-    let row: Option<(i64, String, Option<String>, DateTime<Utc>, String)> =
+    let row: Option<WithHash> =
         with_pool!(db, pool => sqlx::query_as(SQL).bind(email).fetch_optional(pool).await)?;
     Ok(row.map(|(id, email, name, created_at, hash)| (user((id, email, name, created_at)), hash)))
 }

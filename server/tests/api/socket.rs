@@ -670,7 +670,7 @@ mod model {
         }
         let mut views = vec![BTreeMap::new(); 3];
         let mut ids: Vec<i64> = Vec::new();
-        let mut seqs = vec![0i64; 3];
+        let mut seqs = [0i64; 3];
         for (who, op) in ops {
             let pick = |k: usize| ids.get(k % ids.len().max(1)).copied().unwrap_or(1);
             let msg = match op {
