@@ -74,6 +74,8 @@ pub struct Notice {
     pub message: String,
     /// Text the user typed that did not make it (a rejected add), to give back to the input.
     pub restore_input: Option<String>,
+    /// The list could not be loaded: offer a retry (which calls `resync`).
+    pub needs_resync: bool,
 }
 
 /// How the initial list or a resume is going.
@@ -391,6 +393,7 @@ impl TodoState {
                     Some(Notice {
                         message: format!("Could not load your todos: {message}"),
                         restore_input: None,
+                        needs_resync: true,
                     }),
                     Vec::new(),
                 );
@@ -410,21 +413,25 @@ impl TodoState {
             PendingOp::Delete { .. } => Some(Notice {
                 message: format!("Could not delete: {message}"),
                 restore_input: None,
+                needs_resync: false,
             }),
             PendingOp::Update { todo_id, .. } if code == ErrorCode::NotFound => {
                 self.apply(Event::Delete(todo_id));
                 Some(Notice {
                     message: "That todo was deleted elsewhere.".into(),
                     restore_input: None,
+                    needs_resync: false,
                 })
             }
             PendingOp::Update { .. } => Some(Notice {
                 message: format!("Change undone: {message}"),
                 restore_input: None,
+                needs_resync: false,
             }),
             PendingOp::Add { title, .. } => Some(Notice {
                 message: format!("Could not add “{title}”: {message}"),
                 restore_input: Some(title),
+                needs_resync: false,
             }),
         };
         (notice, Vec::new())

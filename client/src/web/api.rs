@@ -44,11 +44,14 @@ impl HttpError {
 /// longer waits are shown to the user instead.
 const AUTO_RETRY_MAX_SECS: u32 = 10;
 
+/// What runs when the session is gone for good.
+type SessionLostHook = Rc<dyn Fn(String)>;
+
 thread_local! {
     /// The refresh in progress, shared by every request that got a 401 meanwhile.
     static REFRESHING: RefCell<Option<Promise>> = const { RefCell::new(None) };
     /// Called once the session is gone for good (refresh refused): the app shows the login page.
-    static SESSION_LOST: RefCell<Option<Rc<dyn Fn(String)>>> = const { RefCell::new(None) };
+    static SESSION_LOST: RefCell<Option<SessionLostHook>> = const { RefCell::new(None) };
 }
 
 /// Register what happens when the session cannot be recovered.
@@ -142,20 +145,23 @@ pub async fn sleep(ms: u32) {
 
 /// `POST /api/auth/refresh`, shared by concurrent callers. `true` when a new access cookie is set.
 pub async fn refresh() -> bool {
-    let promise = REFRESHING.with(|r| {
-        r.borrow_mut()
-            .get_or_insert_with(|| {
-                future_to_promise(async {
-                    let ok = matches!(
-                        send_once("POST", "/api/auth/refresh", None).await,
-                        Ok((200, _, _))
-                    );
-                    REFRESHING.with(|r| *r.borrow_mut() = None);
-                    Ok(JsValue::from_bool(ok))
-                })
-            })
-            .clone()
-    });
+    let existing = REFRESHING.with(|r| r.borrow().clone());
+    let promise = match existing {
+        Some(p) => p,
+        None => {
+            // Created outside any borrow of REFRESHING: the future clears it when done.
+            let p = future_to_promise(async {
+                let ok = matches!(
+                    send_once("POST", "/api/auth/refresh", None).await,
+                    Ok((200, _, _))
+                );
+                REFRESHING.with(|r| *r.borrow_mut() = None);
+                Ok(JsValue::from_bool(ok))
+            });
+            REFRESHING.with(|r| *r.borrow_mut() = Some(p.clone()));
+            p
+        }
+    };
     JsFuture::from(promise)
         .await
         .ok()

@@ -82,6 +82,11 @@ impl Ctx {
 
     /// Run a future tied to the signed-in scope: it is dropped on logout.
     pub fn spawn(&self, fut: impl std::future::Future<Output = ()> + 'static) {
+        // The signals die with the scope: after logout there is nothing to run the task for
+        // (and registering its cleanup on a disposed scope would panic).
+        if !self.todos.is_alive() {
+            return;
+        }
         self.scope.run_in(|| spawn_local_scoped(fut));
     }
 
@@ -109,10 +114,10 @@ impl Ctx {
                     restore_input,
                 } => {
                     self.notice.set(Some(message));
-                    if let Some(text) = restore_input {
-                        if self.chat_draft.with_untracked(String::is_empty) {
-                            self.chat_draft.set(text);
-                        }
+                    if let Some(text) = restore_input
+                        && self.chat_draft.with_untracked(String::is_empty)
+                    {
+                        self.chat_draft.set(text);
                     }
                 }
             }
@@ -158,6 +163,9 @@ impl Ctx {
     }
 
     fn on_socket(&self, event: SocketEvent) {
+        if !self.todos.is_alive() {
+            return;
+        }
         match event {
             SocketEvent::Status(s) => self.status.set(s),
             SocketEvent::Disconnected => self.todos.update(|t| t.on_disconnect()),
@@ -219,12 +227,12 @@ impl Ctx {
                 let (notice, frames) = self.todos.update(|t| t.on_error(&id, code, &message));
                 self.send(frames);
                 if let Some(n) = notice {
-                    if let Some(text) = n.restore_input {
-                        if self.todo_draft.with_untracked(String::is_empty) {
-                            self.todo_draft.set(text);
-                        }
+                    if let Some(text) = n.restore_input
+                        && self.todo_draft.with_untracked(String::is_empty)
+                    {
+                        self.todo_draft.set(text);
                     }
-                    if n.message.starts_with("Could not load") {
+                    if n.needs_resync {
                         self.banner.set(Some(Banner {
                             text: n.message,
                             retry: Some(Retry::Todos),

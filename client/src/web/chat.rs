@@ -95,7 +95,7 @@ pub fn ChatPanel(ctx: Ctx) -> View {
                     ol(id="messages", class="messages", aria-live="polite") {
                         Keyed(
                             list=items,
-                            view=|item| bubble(item),
+                            view=bubble,
                             key=|item| item.clone(),
                         )
                     }

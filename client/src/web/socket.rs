@@ -101,7 +101,15 @@ impl Socket {
     }
 
     fn emit(&self, event: SocketEvent) {
-        let f = self.0.borrow().on_event.clone();
+        // After `stop` the app's views are gone: a late callback (a verify that was in flight)
+        // must not reach them.
+        let f = {
+            let inner = self.0.borrow();
+            if inner.stopped {
+                return;
+            }
+            inner.on_event.clone()
+        };
         f(event);
     }
 

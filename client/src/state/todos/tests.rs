@@ -294,7 +294,9 @@ fn a_failed_list_can_be_retried() {
         ErrorCode::Unavailable,
         "database down",
     );
-    assert!(notice.unwrap().message.contains("database down"));
+    let notice = notice.unwrap();
+    assert!(notice.message.contains("database down"));
+    assert!(notice.needs_resync);
     assert!(again.is_empty());
     let frames = s.resync();
     s.on_ack(
