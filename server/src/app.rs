@@ -109,6 +109,7 @@ impl App {
         let mut background = Vec::new();
         if db.is_postgres() {
             background.push(tokio::spawn(bus.listen()));
+            background.push(tokio::spawn(state.chat.clone().listen()));
         }
         let housekeeping = state.clone();
         background.push(tokio::spawn(async move {

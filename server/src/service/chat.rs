@@ -13,8 +13,10 @@
 //! was streamed and every tool call made; and one tool message per call, after it. Nothing about
 //! a conversation is kept in memory between turns: each turn reads its (bounded) history from the
 //! database. The only state here is the registry of running turns, for `chat.cancel` and the
-//! busy check. It is per instance: with several instances on one PostgreSQL, a `chat.cancel` that
-//! lands on another instance than the one generating cannot reach it (see docs/assistant.md).
+//! busy check. It is per instance; with several instances on one PostgreSQL, a cancel for a turn
+//! that is not running here is sent to the others with `NOTIFY chat_cancel` ([`Chat::listen`]),
+//! and the instance running it stops it. (The busy check stays per instance: two sends for one
+//! conversation landing on two instances at the same moment can both run.)
 
 use std::collections::HashSet;
 use std::num::NonZeroU32;
@@ -29,6 +31,8 @@ use futures_util::{FutureExt, StreamExt};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use protocol::{ErrorCode, FinishReason, Message, Role, ServerMessage, ToolCall};
+use serde::{Deserialize, Serialize};
+use sqlx::postgres::PgListener;
 use tokio::sync::watch;
 use tracing::Instrument;
 
@@ -54,6 +58,15 @@ const HISTORY_CHARS: usize = 48_000;
 const CANCEL_WAIT: Duration = Duration::from_secs(5);
 /// Longest conversation title (taken from the first message).
 const TITLE_CHARS: usize = 60;
+/// PostgreSQL channel on which a cancel reaches the instance running the turn.
+const CANCEL_CHANNEL: &str = "chat_cancel";
+
+/// The payload of a `chat_cancel` notification.
+#[derive(Serialize, Deserialize)]
+struct CancelNote {
+    user_id: i64,
+    conversation_id: i64,
+}
 
 /// The chat service; cheap to clone.
 #[derive(Clone)]
@@ -217,7 +230,8 @@ impl Chat {
     /// partial answer is saved and `chat.done` says `cancelled`. Waits (briefly) until that is
     /// done. Nothing running is fine; not the user's conversation is `not_found`.
     pub async fn cancel(&self, user_id: i64, conversation_id: i64) -> Result<()> {
-        if self.cancel_if_running(user_id, conversation_id).await {
+        if let Some(mut done) = self.inner.cancel_local(user_id, conversation_id) {
+            let _ = tokio::time::timeout(CANCEL_WAIT, done.changed()).await;
             return Ok(());
         }
         if conversations::get(&self.inner.db, user_id, conversation_id)
@@ -226,24 +240,90 @@ impl Chat {
         {
             return Err(Error::not_found("conversation"));
         }
+        // Perhaps another instance runs it; its `chat.done` reaches the sockets through the bus.
+        self.inner.notify_cancel(user_id, conversation_id).await;
         Ok(())
     }
 
-    /// Cancels the conversation's turn if one of this user's is running here, and waits until
-    /// it has ended. True if there was one. (`DELETE /api/conversations/{id}` calls this before
-    /// deleting, so the turn does not write into a conversation that is gone.)
+    /// Cancels the conversation's turn if one of this user's is running, and waits until it has
+    /// ended when it runs on this instance (true). With PostgreSQL, a turn not running here is
+    /// cancelled on whichever instance runs it, without waiting (false).
+    /// `DELETE /api/conversations/{id}` calls this before deleting, so the turn does not write
+    /// into a conversation that is gone.
     pub async fn cancel_if_running(&self, user_id: i64, conversation_id: i64) -> bool {
-        let done = match self.inner.running.get(&conversation_id) {
-            Some(r) if r.user_id == user_id => {
-                r.cancel.send_replace(true);
-                r.done.clone()
-            }
-            _ => return false,
+        let Some(mut done) = self.inner.cancel_local(user_id, conversation_id) else {
+            self.inner.notify_cancel(user_id, conversation_id).await;
+            return false;
         };
-        let mut done = done;
         // `changed` fails when the turn drops its sender, i.e. when it has finished.
         let _ = tokio::time::timeout(CANCEL_WAIT, done.changed()).await;
         true
+    }
+
+    /// Receives other instances' cancels until the process ends. Only with PostgreSQL.
+    pub async fn listen(self) {
+        let Db::Postgres(pool) = &self.inner.db else {
+            return;
+        };
+        let mut listener = loop {
+            match PgListener::connect_with(pool).await {
+                Ok(mut l) => match l.listen(CANCEL_CHANNEL).await {
+                    Ok(()) => break l,
+                    Err(e) => tracing::warn!(error = %e, "LISTEN chat_cancel failed; retrying"),
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot open the chat_cancel listener; retrying")
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        };
+        loop {
+            match listener.recv().await {
+                Ok(n) => {
+                    if let Ok(note) = serde_json::from_str::<CancelNote>(n.payload()) {
+                        self.inner.cancel_local(note.user_id, note.conversation_id);
+                    }
+                }
+                Err(e) => {
+                    // `recv` reconnects by itself; a cancel sent meanwhile is lost (the user
+                    // can press stop again).
+                    tracing::warn!(error = %e, "chat_cancel listener error");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    }
+}
+
+impl Inner {
+    /// Signals the turn if it runs here for this user; returns its "finished" watch.
+    fn cancel_local(&self, user_id: i64, conversation_id: i64) -> Option<watch::Receiver<()>> {
+        let r = self.running.get(&conversation_id)?;
+        if r.user_id != user_id {
+            return None;
+        }
+        r.cancel.send_replace(true);
+        Some(r.done.clone())
+    }
+
+    async fn notify_cancel(&self, user_id: i64, conversation_id: i64) {
+        let Db::Postgres(pool) = &self.db else {
+            return;
+        };
+        let Ok(payload) = serde_json::to_string(&CancelNote {
+            user_id,
+            conversation_id,
+        }) else {
+            return;
+        };
+        if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CANCEL_CHANNEL)
+            .bind(payload)
+            .execute(pool)
+            .await
+        {
+            tracing::warn!(error = %e, "NOTIFY chat_cancel failed");
+        }
     }
 }
 
