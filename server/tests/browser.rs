@@ -2,7 +2,7 @@
 //! assistant) serving the real built client from `client/dist`, driven over WebDriver.
 //!
 //! register → add a todo → a second browser (another profile: another device) sees it without
-//! a reload → the first one loses its connection, and on reconnect gets what it missed and sends
+//! a reload; edits, completions and deletes cross between the two → the first one loses its connection, and on reconnect gets what it missed and sends
 //! what was typed meanwhile → the chat adds "buy milk" through the offline assistant and both
 //! browsers show it → the access cookie is deleted (a forced 401) and the app refreshes
 //! silently → logout returns to the login page. Screenshots of every step land in
@@ -28,7 +28,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use server::app::App;
 use server::config::Config;
-use webdriver::{Driver, ENTER, Session};
+use webdriver::{Driver, ENTER, ESCAPE, Session};
 
 const WAIT: Duration = Duration::from_secs(15);
 const PASSWORD: &str = "correct horse battery";
@@ -65,6 +65,18 @@ fn has_todo(title: &str) -> String {
         "{CONFIRMED_TITLES}.includes({})",
         Value::String(title.to_lowercase())
     )
+}
+
+/// The id of the confirmed row with this title.
+async fn row_id(s: &Session, title: &str) -> Result<i64> {
+    let script = format!(
+        "const li = Array.from(document.querySelectorAll('#todo-list li.todo:not(.pending)')).find(li => li.querySelector('.title')?.textContent.trim() === {}); return li ? Number(li.dataset.id) : null;",
+        Value::String(title.into())
+    );
+    s.js(&script, vec![])
+        .await?
+        .as_i64()
+        .with_context(|| format!("no row titled {title:?}"))
 }
 
 async fn login_page(s: &Session) -> Result<()> {
@@ -223,6 +235,65 @@ async fn run(url: &str, a: &Session, b: &Session) -> Result<()> {
     b.wait_for("a live todo in b", &has_todo("Walk the dog"), WAIT)
         .await?;
     shot("05-second-browser-live", &[("a", a), ("b", b)]).await;
+
+    // Edit in place (Enter saves, Escape cancels), complete, filter, delete: each change made
+    // in one browser shows in the other.
+    let bread = row_id(a, "Buy bread").await?;
+    a.click(&format!("#edit-{bread}")).await?;
+    a.wait_for(
+        "the editor",
+        "document.activeElement?.classList.contains('edit')",
+        WAIT,
+    )
+    .await?;
+    a.js("document.activeElement.value = ''", vec![]).await?;
+    a.type_into("input.edit", &format!("Buy bread and butter{ENTER}"))
+        .await?;
+    b.wait_for("the rename in b", &has_todo("Buy bread and butter"), WAIT)
+        .await?;
+    let dog = row_id(a, "Walk the dog").await?;
+    a.click(&format!("#edit-{dog}")).await?;
+    a.type_into("input.edit", &format!("zzz{ESCAPE}")).await?;
+    a.wait_for(
+        "Escape to close the editor and give focus back to Edit",
+        &format!(
+            "!document.querySelector('input.edit') && document.activeElement?.id === 'edit-{dog}'"
+        ),
+        WAIT,
+    )
+    .await?;
+    if a.js(&format!("return {}", has_todo("Walk the dog")), vec![])
+        .await?
+        != Value::Bool(true)
+    {
+        bail!("Escape did not cancel the edit");
+    }
+    b.click(&format!("#done-{dog}")).await?;
+    a.wait_for(
+        "the todo completed in b to show done in a",
+        &format!(
+            "document.querySelector('li.todo[data-id=\"{dog}\"]')?.classList.contains('done')"
+        ),
+        WAIT,
+    )
+    .await?;
+    a.click(".filter:nth-child(3)").await?;
+    a.wait_for(
+        "the Done filter",
+        "document.querySelectorAll('#todo-list li.todo').length === 1",
+        WAIT,
+    )
+    .await?;
+    shot("05-edited-filtered", &[("a", a), ("b", b)]).await;
+    a.click(".filter:nth-child(1)").await?;
+    b.click(&format!("li.todo[data-id=\"{bread}\"] .danger"))
+        .await?;
+    a.wait_for(
+        "the delete in b to show in a",
+        &format!("!document.querySelector('li.todo[data-id=\"{bread}\"]')"),
+        WAIT,
+    )
+    .await?;
 
     // 4. The first browser loses the network. A todo typed meanwhile waits, visibly pending;
     //    one added elsewhere meanwhile arrives on reconnect (hello {last_seq} → replay).

@@ -15,6 +15,8 @@ use serde_json::{Value, json};
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// The Enter key, for `send_keys`.
 pub const ENTER: &str = "\u{E007}";
+/// The Escape key, for `send_keys`.
+pub const ESCAPE: &str = "\u{E00C}";
 
 /// A chromedriver process, killed on drop.
 pub struct Driver {
