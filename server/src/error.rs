@@ -76,9 +76,15 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed
     ) || matches!(e, sqlx::Error::Database(d) if d.code().is_some_and(|c| {
-        // PostgreSQL: admin shutdown, cannot connect now, too many connections;
-        // SQLite: busy/locked after the busy timeout.
-        matches!(c.as_ref(), "57P01" | "57P02" | "57P03" | "53300" | "5" | "6")
+        // PostgreSQL: connection exceptions (08…), insufficient resources such as too many
+        // connections (53…), operator intervention: shutdown, cannot connect now, database
+        // dropped (57P…), a database not accepting connections (55000, `ALLOW_CONNECTIONS
+        // false`) or gone (3D000) — all met while (re)connecting;
+        // SQLite (numeric codes of at most 4 digits): busy/locked after the busy timeout.
+        let c = c.as_ref();
+        let pg = c.len() == 5;
+        (pg && (c.starts_with("08") || c.starts_with("53") || c.starts_with("57P")))
+            || matches!(c, "55000" | "3D000" | "5" | "6")
     }))
 }
 
