@@ -21,6 +21,15 @@ fn invalid(field: &str, why: &str) -> ApiError {
     ApiError::new(ErrorCode::ValidationFailed, format!("{field}: {why}"))
 }
 
+/// PostgreSQL `text` cannot hold U+0000 (SQLite would keep it and browsers would drop it), so
+/// no stored text may contain it: refused as invalid input rather than failing in the database.
+fn no_nul(field: &str, s: &str) -> Result<(), ApiError> {
+    if s.contains('\0') {
+        return Err(invalid(field, "must not contain the NUL character"));
+    }
+    Ok(())
+}
+
 /// The error for a required field that is absent.
 pub fn missing(field: &str) -> ApiError {
     invalid(field, "is required")
@@ -42,6 +51,7 @@ impl TodoTitle {
                 &format!("must be at most {TITLE_MAX_CHARS} characters"),
             ));
         }
+        no_nul("title", t)?;
         Ok(Self(t.to_owned()))
     }
     pub fn as_str(&self) -> &str {
@@ -64,6 +74,7 @@ impl TodoDescription {
                 &format!("must be at most {DESCRIPTION_MAX_CHARS} characters"),
             ));
         }
+        no_nul("description", raw)?;
         Ok(Self(raw.to_owned()))
     }
     pub fn as_str(&self) -> &str {
@@ -82,7 +93,10 @@ impl Email {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
         let e = raw.trim().to_lowercase();
         let bad = || invalid("email", "must be a valid email address");
-        if e.is_empty() || e.len() > EMAIL_MAX_LEN || e.chars().any(|c| c.is_whitespace()) {
+        if e.is_empty()
+            || e.len() > EMAIL_MAX_LEN
+            || e.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
             return Err(bad());
         }
         let (local, domain) = e.rsplit_once('@').ok_or_else(bad)?;
@@ -146,7 +160,7 @@ pub fn parse_name(raw: Option<&str>) -> Result<Option<String>, ApiError> {
             "name",
             &format!("must be at most {NAME_MAX_CHARS} characters"),
         )),
-        Some(n) => Ok(Some(n.to_owned())),
+        Some(n) => no_nul("name", n).map(|()| Some(n.to_owned())),
     }
 }
 
@@ -162,6 +176,7 @@ pub fn parse_chat_text(raw: &str) -> Result<String, ApiError> {
             &format!("must be at most {CHAT_TEXT_MAX_CHARS} characters"),
         ));
     }
+    no_nul("text", t)?;
     Ok(t.to_owned())
 }
 
@@ -177,6 +192,17 @@ mod tests {
         let err = TodoTitle::parse(&"é".repeat(501)).unwrap_err();
         assert_eq!(err.code, ErrorCode::ValidationFailed);
         assert!(err.message.starts_with("title"));
+        // NUL cannot be stored by PostgreSQL: refused everywhere text is kept.
+        assert!(
+            TodoTitle::parse("a\0b")
+                .unwrap_err()
+                .message
+                .starts_with("title")
+        );
+        assert!(TodoDescription::parse("\0").is_err());
+        assert!(parse_name(Some("n\0")).is_err());
+        assert!(parse_chat_text("hi\0").is_err());
+        assert!(Email::parse("a\0@b.co").is_err());
     }
 
     #[test]
@@ -185,7 +211,17 @@ mod tests {
             Email::parse(" A@Example.COM ").unwrap().as_str(),
             "a@example.com"
         );
-        for bad in ["", "a", "a@b", "@b.c", "a@.bc", "a@b.", "a b@c.d", "a@b..c"] {
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "@b.c",
+            "a@.bc",
+            "a@b.",
+            "a b@c.d",
+            "a@b..c",
+            "a\u{0}@b.cd",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }
