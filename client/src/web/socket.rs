@@ -55,6 +55,9 @@ const SILENCE_MS: f64 = 50_000.0;
 /// After this many failed attempts the indicator says "offline" rather than "reconnecting".
 const OFFLINE_AFTER: u32 = 3;
 
+/// A JS event handler owned by Rust (dropped = unusable from JS).
+type Listener = Closure<dyn FnMut(web_sys::Event)>;
+
 struct Inner {
     ws: Option<WebSocket>,
     stopped: bool,
@@ -63,7 +66,9 @@ struct Inner {
     last_frame_ms: f64,
     reconnect_timer: Option<i32>,
     heartbeat: Option<(i32, Closure<dyn FnMut()>)>,
-    handlers: Vec<Closure<dyn FnMut(web_sys::Event)>>,
+    handlers: Vec<Listener>,
+    /// Window listeners (`online`/`offline`), removed by `stop`.
+    listeners: Vec<(&'static str, Listener)>,
     on_event: Rc<dyn Fn(SocketEvent)>,
 }
 
@@ -96,6 +101,7 @@ impl Socket {
             reconnect_timer: None,
             heartbeat: None,
             handlers: Vec::new(),
+            listeners: Vec::new(),
             on_event: Rc::new(on_event),
         })))
     }
@@ -116,7 +122,38 @@ impl Socket {
     /// Open the connection and keep it open until `stop`.
     pub fn start(&self) {
         self.start_heartbeat();
+        self.watch_network();
         self.connect();
+    }
+
+    /// The browser knows when the network comes back: reconnect then instead of waiting out
+    /// the backoff; and say "offline" at once when it goes away.
+    fn watch_network(&self) {
+        let Some(window) = web_sys::window() else {
+            return;
+        };
+        let weak = self.weak();
+        let online = Listener::new(move |_| {
+            if let Some(socket) = Socket::from_weak(&weak) {
+                let idle = socket.0.borrow().ws.is_none();
+                if idle {
+                    socket.reconnect_now();
+                }
+            }
+        });
+        let weak = self.weak();
+        let offline = Listener::new(move |_| {
+            if let Some(socket) = Socket::from_weak(&weak) {
+                let idle = socket.0.borrow().ws.is_none();
+                if idle {
+                    socket.emit(SocketEvent::Status(ConnStatus::Offline));
+                }
+            }
+        });
+        let _ = window.add_event_listener_with_callback("online", online.as_ref().unchecked_ref());
+        let _ =
+            window.add_event_listener_with_callback("offline", offline.as_ref().unchecked_ref());
+        self.0.borrow_mut().listeners = vec![("online", online), ("offline", offline)];
     }
 
     /// Send a frame; `false` when the socket is not open (the caller keeps the command).
@@ -152,7 +189,14 @@ impl Socket {
             ws.set_onerror(None);
             let _ = ws.close_with_code(close::NORMAL);
         }
-        // The closures hold the Rc of `Inner`: dropping them here breaks the cycle.
+        if let Some(w) = &window {
+            for (event, listener) in &inner.listeners {
+                let _ =
+                    w.remove_event_listener_with_callback(event, listener.as_ref().unchecked_ref());
+            }
+        }
+        inner.listeners.clear();
+        // Nothing may call into these closures any more (handlers detached above).
         inner.handlers.clear();
     }
 
@@ -212,7 +256,7 @@ impl Socket {
         }));
 
         let weak = self.weak();
-        let on_message = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+        let on_message = Listener::new(move |e: web_sys::Event| {
             let Some(socket) = Socket::from_weak(&weak) else {
                 return;
             };
@@ -240,7 +284,7 @@ impl Socket {
             }
         });
         let weak = self.weak();
-        let on_close = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+        let on_close = Listener::new(move |e: web_sys::Event| {
             let code = e.dyn_ref::<CloseEvent>().map(|c| c.code()).unwrap_or(1006);
             if let Some(socket) = Socket::from_weak(&weak) {
                 socket.on_closed(code);
@@ -295,11 +339,14 @@ impl Socket {
             inner.attempt
         };
         let delay = backoff::delay_ms(attempt - 1, js_sys::Math::random());
-        self.emit(SocketEvent::Status(if attempt > OFFLINE_AFTER {
-            ConnStatus::Offline
-        } else {
-            ConnStatus::Reconnecting
-        }));
+        let browser_offline = web_sys::window().is_some_and(|w| !w.navigator().on_line());
+        self.emit(SocketEvent::Status(
+            if attempt > OFFLINE_AFTER || browser_offline {
+                ConnStatus::Offline
+            } else {
+                ConnStatus::Reconnecting
+            },
+        ));
         self.schedule(delay);
     }
 
