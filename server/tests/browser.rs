@@ -416,6 +416,21 @@ async fn run(url: &str, a: &Session, b: &Session) -> Result<()> {
     shot("09-narrow", &[("a", a)]).await;
     a.set_window_size(1280, 900).await?;
 
+    // Deleting the conversation (REST) removes it from the list.
+    a.wait_for(
+        "the conversation list",
+        "document.querySelector('.conv .danger')",
+        WAIT,
+    )
+    .await?;
+    a.click(".conv .danger").await?;
+    a.wait_for(
+        "the conversation to be deleted",
+        "!document.querySelector('.conv')",
+        WAIT,
+    )
+    .await?;
+
     // 7. Logout returns to the login page, and the session is gone for real.
     a.click("#logout").await?;
     login_page(a).await?;

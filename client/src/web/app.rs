@@ -33,6 +33,8 @@ pub enum Retry {
     Conversations,
     Messages(i64),
     Todos,
+    /// Load the page again (a newer server speaks another protocol version).
+    Reload,
 }
 
 /// A problem shown above everything (500/503, 403, unreachable server).
@@ -159,6 +161,11 @@ impl Ctx {
                 let frames = self.todos.update(|t| t.resync());
                 self.send(frames);
             }
+            Retry::Reload => {
+                if let Some(w) = web_sys::window() {
+                    let _ = w.location().reload();
+                }
+            }
         }
     }
 
@@ -193,7 +200,18 @@ impl Ctx {
     fn on_frame(&self, msg: ServerMessage) {
         use ServerMessage as S;
         match msg {
-            S::Welcome { seq, .. } => {
+            S::Welcome {
+                seq,
+                protocol: version,
+                ..
+            } => {
+                if version != protocol::PROTOCOL_VERSION {
+                    // index.html is never cached, so a reload fetches the matching client.
+                    self.banner.set(Some(Banner {
+                        text: "The server was updated: reload to get the new version.".into(),
+                        retry: Some(Retry::Reload),
+                    }));
+                }
                 let resumed = self.todos.with_untracked(|t| t.loaded());
                 let frames = self.todos.update(|t| t.on_welcome(seq));
                 self.send(frames);
@@ -384,7 +402,9 @@ fn Main(route: Signal<Route>, user: User) -> View {
                     span { (b.text) }
                     (match b.retry {
                         Some(r) => view! {
-                            button(r#type="button", on:click=move |_| ctx.retry(r)) { "Retry" }
+                            button(r#type="button", on:click=move |_| ctx.retry(r)) {
+                                (if r == Retry::Reload { "Reload" } else { "Retry" })
+                            }
                         },
                         None => view! {},
                     })
