@@ -362,6 +362,10 @@ async fn run(url: &str, a: &Session, b: &Session) -> Result<()> {
 
     // 6. A forced 401: the access cookie is gone. The next REST call (opening the conversation)
     //    gets 401, refreshes once, retries, and the user notices nothing.
+    // Refreshes run under a Web Lock shared by the tabs of the origin (see client/src/web/api.rs).
+    if a.js("return !!navigator.locks", vec![]).await? != Value::Bool(true) {
+        bail!("navigator.locks is missing: cross-tab refreshes would not be serialized");
+    }
     a.delete_cookie(protocol::ACCESS_COOKIE).await?;
     if has_access_cookie(a).await? {
         bail!("the access cookie could not be deleted");

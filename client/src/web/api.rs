@@ -3,7 +3,8 @@
 //!
 //! Refreshes are single-flight: the refresh token is single use and presenting a rotated one
 //! again is treated by the server as theft (the whole session is revoked), so two requests
-//! that get a 401 at the same time must share one `POST /api/auth/refresh`.
+//! that get a 401 at the same time must share one `POST /api/auth/refresh`, and so must two
+//! tabs (they share the cookies): see `refresh_across_tabs`.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -11,6 +12,7 @@ use std::rc::Rc;
 use js_sys::Promise;
 use protocol::{ApiError, ErrorBody};
 use serde::de::DeserializeOwned;
+use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
 use web_sys::{Request, RequestCredentials, RequestInit, Response};
@@ -143,6 +145,57 @@ pub async fn sleep(ms: u32) {
     let _ = JsFuture::from(promise).await;
 }
 
+/// Name of the Web Lock that serializes refreshes across the tabs of this origin.
+const REFRESH_LOCK: &str = "todo-auth-refresh";
+
+/// The refresh itself, run while holding the cross-tab lock. Another tab may have refreshed
+/// while we waited for it: the cookies are shared, so the access cookie is then already new,
+/// and refreshing again would present a rotated refresh token (which the server treats as
+/// theft and answers by revoking the session).
+async fn refresh_now() -> bool {
+    if matches!(
+        send_once("GET", "/api/auth/verify", None).await,
+        Ok((200, _, _))
+    ) {
+        return true;
+    }
+    matches!(
+        send_once("POST", "/api/auth/refresh", None).await,
+        Ok((200, _, _))
+    )
+}
+
+/// `refresh_now` under `navigator.locks` (Web Locks API, secure contexts: HTTPS or localhost);
+/// where the API is missing it runs unlocked, which is safe for a single tab.
+async fn refresh_across_tabs() -> bool {
+    let locks = web_sys::window()
+        .and_then(|w| js_sys::Reflect::get(&w.navigator(), &JsValue::from_str("locks")).ok())
+        .filter(|l| l.is_object());
+    let request = locks.as_ref().and_then(|l| {
+        js_sys::Reflect::get(l, &JsValue::from_str("request"))
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+    });
+    let (Some(locks), Some(request)) = (locks, request) else {
+        return refresh_now().await;
+    };
+    let callback = Closure::once_into_js(|_lock: JsValue| -> Promise {
+        future_to_promise(async { Ok(JsValue::from_bool(refresh_now().await)) })
+    });
+    match request
+        .call2(&locks, &JsValue::from_str(REFRESH_LOCK), &callback)
+        .ok()
+        .and_then(|p| p.dyn_into::<Promise>().ok())
+    {
+        Some(p) => JsFuture::from(p)
+            .await
+            .ok()
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false),
+        None => refresh_now().await,
+    }
+}
+
 /// `POST /api/auth/refresh`, shared by concurrent callers. `true` when a new access cookie is set.
 pub async fn refresh() -> bool {
     let existing = REFRESHING.with(|r| r.borrow().clone());
@@ -151,10 +204,7 @@ pub async fn refresh() -> bool {
         None => {
             // Created outside any borrow of REFRESHING: the future clears it when done.
             let p = future_to_promise(async {
-                let ok = matches!(
-                    send_once("POST", "/api/auth/refresh", None).await,
-                    Ok((200, _, _))
-                );
+                let ok = refresh_across_tabs().await;
                 REFRESHING.with(|r| *r.borrow_mut() = None);
                 Ok(JsValue::from_bool(ok))
             });
