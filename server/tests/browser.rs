@@ -18,6 +18,10 @@
 //! When the client is not built or chromedriver/chromium is missing, it fails with a message
 //! saying what to install: it never passes without having run.
 
+/// The API suite's fake OpenAI-compatible server (the real streaming format), for answers that
+/// are slow enough to stop, or that fail.
+#[path = "api/fake_openai.rs"]
+mod fake_openai;
 #[path = "browser/webdriver.rs"]
 mod webdriver;
 
@@ -27,7 +31,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use server::app::App;
-use server::config::Config;
+use server::config::{AgentKind, Config};
 use webdriver::{Driver, ENTER, ESCAPE, Session};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -106,9 +110,8 @@ async fn has_access_cookie(s: &Session) -> Result<bool> {
         .any(|c| c["name"] == protocol::ACCESS_COOKIE))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the built client and Chromium: scripts/build-client.sh && cargo test -p server --test browser -- --ignored"]
-async fn register_live_todos_chat_refresh_logout() {
+/// A test configuration serving the built client (fails clearly when it is not built).
+fn config_with_client() -> Config {
     let dist = workspace_root().join("client/dist");
     assert!(
         dist.join("index.html").exists(),
@@ -123,9 +126,40 @@ async fn register_live_todos_chat_refresh_logout() {
         db_dir.display()
     ));
     config.static_dir = dist;
+    config
+}
+
+/// This test's screenshots only: `target/e2e/<prefix>*.png` from earlier runs go.
+fn clear_screenshots(prefixes: &[&str]) {
+    if let Ok(entries) = std::fs::read_dir(screenshot_dir()) {
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if prefixes.iter().any(|p| name.starts_with(p)) && name.ends_with(".png") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+async fn register(s: &Session, url: &str, email: &str) -> Result<()> {
+    s.goto(url).await?;
+    login_page(s).await?;
+    s.click("#switch-auth").await?;
+    s.wait_for("the register form", "document.querySelector('#name')", WAIT)
+        .await?;
+    s.type_into("#email", email).await?;
+    s.type_into("#password", PASSWORD).await?;
+    s.click("#auth-submit").await?;
+    connected(s).await.context("after registering")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the built client and Chromium: scripts/build-client.sh && cargo test -p server --test browser -- --ignored"]
+async fn register_live_todos_chat_refresh_logout() {
+    let config = config_with_client();
     let app = App::spawn(config).await.expect("server starts");
-    // This run's screenshots only.
-    let _ = std::fs::remove_dir_all(screenshot_dir());
+    clear_screenshots(&["0", "1", "failed"]);
     let mut driver = match Driver::start().await {
         Ok(d) => d,
         Err(e) => panic!("{e:#}"),
@@ -451,4 +485,78 @@ async fn run(url: &str, a: &Session, b: &Session) -> Result<()> {
     login_page(a).await.context("a reload after logout")?;
     shot("10-logged-out", &[("a", a), ("b", b)]).await;
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the built client and Chromium: scripts/build-client.sh && cargo test -p server --test browser -- --ignored"]
+async fn chat_stop_and_failure() {
+    use fake_openai::{FakeOpenAi, Reply, chunk};
+    let fake = FakeOpenAi::start().await;
+    // First answer: a few words, then the model stalls until the user presses Stop.
+    fake.push(Reply::Stream(vec![
+        chunk(
+            serde_json::json!({"role": "assistant", "content": ""}),
+            None,
+        ),
+        chunk(serde_json::json!({"content": "Thinking about"}), None),
+        chunk(serde_json::json!({"content": " it"}), None),
+        fake_openai::Ev::Stall,
+    ]));
+    // Second answer: the provider refuses (a 4xx is not retried by the OpenAI client).
+    fake.push(Reply::Status(
+        401,
+        serde_json::json!({"error": {"message": "Incorrect API key provided",
+            "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}})
+        .to_string(),
+    ));
+    let mut config = config_with_client();
+    config.agent = AgentKind::OpenAi;
+    config.openai_base_url = fake.url();
+    config.openai_api_key = Some("test".into());
+    config.openai_model = "fake-model".into();
+    config.chat_rate_per_min = 10_000;
+    let app = App::spawn(config).await.expect("server starts");
+    clear_screenshots(&["chat-"]);
+    let mut driver = match Driver::start().await {
+        Ok(d) => d,
+        Err(e) => panic!("{e:#}"),
+    };
+    let a = driver.session().await.expect("browser");
+    let result = async {
+        let n: u32 = rand::random();
+        register(&a, &app.url(), &format!("chat-{n:08x}@example.com")).await?;
+        a.type_into("#chat-input", &format!("hello{ENTER}")).await?;
+        a.wait_for(
+            "the answer streaming with a Stop button",
+            "document.querySelector('.msg.streaming')?.textContent.includes('Thinking about it') && document.querySelector('#chat-stop')",
+            WAIT,
+        )
+        .await?;
+        shot("chat-01-streaming", &[("a", &a)]).await;
+        a.click("#chat-stop").await?;
+        a.wait_for(
+            "the stopped state",
+            "Array.from(document.querySelectorAll('.msg.outcome')).some(e => e.textContent.includes('Stopped')) && document.querySelector('#chat-send')",
+            WAIT,
+        )
+        .await?;
+        shot("chat-02-stopped", &[("a", &a)]).await;
+        a.type_into("#chat-input", &format!("again{ENTER}")).await?;
+        a.wait_for(
+            "the error state",
+            "document.querySelector('.msg.outcome.error[role=alert]')?.textContent.includes('Incorrect API key') && document.querySelector('#chat-send')",
+            WAIT,
+        )
+        .await?;
+        shot("chat-03-failed", &[("a", &a)]).await;
+        anyhow::Ok(())
+    }
+    .await;
+    if let Err(e) = &result {
+        shot("chat-failed", &[("a", &a)]).await;
+        eprintln!("browser console:\n{}", a.console().await);
+        a.quit().await;
+        panic!("{e:#}");
+    }
+    a.quit().await;
 }

@@ -383,6 +383,9 @@ impl ChatState {
                     text: m.content.clone(),
                     pending: false,
                 }),
+                // An answer that failed before its first word was saved empty: the outcome
+                // line below says what happened, an empty bubble would not.
+                Role::Assistant if m.content.is_empty() && m.tool_calls.is_empty() => {}
                 Role::Assistant => {
                     let chips = m
                         .tool_calls
@@ -413,7 +416,11 @@ impl ChatState {
                 pending: !s.acked,
             });
         }
-        if let Some(stream) = self.open.and_then(|id| self.streams.get(&id)) {
+        if let Some(stream) = self
+            .open
+            .and_then(|id| self.streams.get(&id))
+            .filter(|s| s.finished.is_none() || !s.text.is_empty() || !s.chips.is_empty())
+        {
             items.push(ChatItem::Assistant {
                 key: format!("live{}", stream.message_id.unwrap_or(0)),
                 text: stream.text.clone(),

@@ -135,12 +135,31 @@ fn an_error_finish_is_shown_clearly_and_a_refused_send_gives_the_text_back() {
         finish_reason: FinishReason::Error,
         error: Some("model unreachable".into()),
     });
+    let items = c.items();
+    assert_eq!(
+        items.len(),
+        2,
+        "no empty bubble for an answer that never started: {items:?}"
+    );
     let last = c.items().pop().unwrap();
     assert!(
         matches!(&last, ChatItem::Outcome { text, error: true, .. } if text.contains("model unreachable")),
         "{last:?}"
     );
 
+    c.set_history(
+        2,
+        vec![
+            user(4, "hello"),
+            msg(json!({"id": 5, "role": "assistant", "content": "", "created_at": "2026-01-01T00:00:00Z"})),
+        ],
+    );
+    assert!(
+        !c.items()
+            .iter()
+            .any(|i| matches!(i, ChatItem::Assistant { .. })),
+        "the saved empty answer is not drawn either"
+    );
     let f = c.send("again").unwrap();
     let effects = c
         .on_error(f.id.as_deref().unwrap(), ErrorCode::Conflict, "busy")
