@@ -78,15 +78,13 @@ impl Driver {
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(r) = driver
+            let status = driver
                 .http
                 .get(format!("{}/status", driver.base))
                 .send()
-                .await
-            {
-                if r.status().is_success() {
-                    return Ok(driver);
-                }
+                .await;
+            if status.is_ok_and(|r| r.status().is_success()) {
+                return Ok(driver);
             }
             if Instant::now() > deadline {
                 bail!("chromedriver at {} did not become ready", driver.base);
