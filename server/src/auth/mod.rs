@@ -105,7 +105,7 @@ impl Auth {
             user,
             access_token,
             access_expires_at,
-            refresh_token: tokens::refresh_token(session.id, &secret),
+            refresh_token: self.tokens.refresh_token(session.id, &secret),
         })
     }
 
@@ -143,7 +143,7 @@ impl Auth {
     /// Rotates the refresh token. A token that was already rotated is theft: the session is
     /// revoked and `Err(Revoked)` tells the caller to close that session's sockets.
     pub async fn refresh(&self, presented: &str) -> Result<Refreshed> {
-        let Some((session_id, secret)) = tokens::parse_refresh(presented) else {
+        let Some((session_id, secret)) = self.tokens.parse_refresh(presented) else {
             return Ok(Refreshed::Refused);
         };
         let Some(session) = sessions::by_id(&self.db, session_id).await? else {
@@ -154,7 +154,7 @@ impl Auth {
         }
         let presented_hash = tokens::hash_secret(secret);
         if !tokens::same_hash(&presented_hash, &session.refresh_hash) {
-            // The secret was valid once for this session (it names it) but is not the current
+            // The token was issued for this session (its MAC says so) but is not the current
             // one: somebody is replaying a rotated token. End the session for everybody.
             sessions::revoke(&self.db, session.id).await?;
             tracing::warn!(
@@ -182,7 +182,7 @@ impl Auth {
             user,
             access_token,
             access_expires_at,
-            refresh_token: tokens::refresh_token(session.id, &secret),
+            refresh_token: self.tokens.refresh_token(session.id, &secret),
         }))
     }
 

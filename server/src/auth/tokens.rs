@@ -29,6 +29,9 @@ pub struct Tokens {
     decoding: DecodingKey,
     validation: Validation,
     ttl: chrono::Duration,
+    /// Authenticates refresh tokens (derived from the JWT key), so a token the server never
+    /// issued can be told apart from a rotated one.
+    refresh_key: [u8; 32],
 }
 
 /// What a valid access token says.
@@ -54,7 +57,33 @@ impl Tokens {
             decoding: DecodingKey::from_secret(secret),
             validation,
             ttl: chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(15)),
+            refresh_key: Sha256::new()
+                .chain_update(b"todo-realtime refresh token mac v1\0")
+                .chain_update(secret)
+                .finalize()
+                .into(),
         }
+    }
+
+    /// The refresh token for a session: `<session id>.<secret>.<mac>`, where the MAC
+    /// (HMAC-SHA256 under a key derived from the JWT key) binds the secret to the session.
+    pub fn refresh_token(&self, session_id: i64, secret: &str) -> String {
+        let body = refresh_token(session_id, secret);
+        let mac = URL_SAFE_NO_PAD.encode(hmac_sha256(&self.refresh_key, body.as_bytes()));
+        format!("{body}.{mac}")
+    }
+
+    /// The session id and secret of a refresh token this server issued (for some session, at
+    /// some time), or `None`. Only a token that passes this check and is not the session's
+    /// current one is a replayed rotated token; anything else (a guess at a session id, a
+    /// secret moved from another session) is merely invalid and must not end the session.
+    pub fn parse_refresh<'a>(&self, token: &'a str) -> Option<(i64, &'a str)> {
+        let (body, mac) = token.rsplit_once('.')?;
+        let expected = URL_SAFE_NO_PAD.encode(hmac_sha256(&self.refresh_key, body.as_bytes()));
+        if !same_hash(mac, &expected) {
+            return None;
+        }
+        parse_refresh(body)
     }
 
     /// A new access token for this session, and when it expires.
@@ -89,9 +118,10 @@ impl Tokens {
     }
 }
 
-/// A refresh token is `<session id>.<32 random bytes, base64url>`; the database keeps only the
-/// SHA-256 of the secret part. Naming the session lets a reused (already rotated) token be
-/// recognised — and its session revoked — without keeping every old token.
+/// A refresh token is `<session id>.<32 random bytes, base64url>.<mac>` (see
+/// [`Tokens::refresh_token`]); the database keeps only the SHA-256 of the secret part. Naming
+/// the session lets a reused (already rotated) token be recognised — and its session revoked —
+/// without keeping every old token; the MAC makes sure it really was issued for that session.
 pub fn new_refresh_secret() -> (String, String) {
     let bytes: [u8; 32] = rand::random();
     let secret = URL_SAFE_NO_PAD.encode(bytes);
@@ -114,6 +144,24 @@ pub fn parse_refresh(token: &str) -> Option<(i64, &str)> {
         return None;
     }
     Some((sid.parse().ok()?, secret))
+}
+
+/// HMAC-SHA256 (RFC 2104) with a 32-byte key.
+fn hmac_sha256(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
+    let (mut ipad, mut opad) = ([0x36u8; 64], [0x5cu8; 64]);
+    for (i, k) in key.iter().enumerate() {
+        ipad[i] ^= k;
+        opad[i] ^= k;
+    }
+    let inner = Sha256::new()
+        .chain_update(ipad)
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(opad)
+        .chain_update(inner)
+        .finalize()
+        .into()
 }
 
 pub fn hash_secret(secret: &str) -> String {
@@ -175,13 +223,34 @@ mod tests {
 
     #[test]
     fn refresh_tokens_name_their_session() {
+        let t = Tokens::new(&[7u8; 32], Duration::from_secs(60));
         let (secret, hash) = new_refresh_secret();
-        let token = refresh_token(12, &secret);
-        let (sid, s) = parse_refresh(&token).unwrap();
+        let token = t.refresh_token(12, &secret);
+        let (sid, s) = t.parse_refresh(&token).unwrap();
         assert_eq!(sid, 12);
         assert!(same_hash(&hash_secret(s), &hash));
-        assert!(parse_refresh("12").is_none());
-        assert!(parse_refresh("x.abc").is_none());
+        assert!(t.parse_refresh("12").is_none());
+        assert!(t.parse_refresh("x.abc").is_none());
         assert!(!same_hash(&hash, &hash_secret("other")));
+        // The MAC binds the secret to its session and to this server's key.
+        assert!(t.parse_refresh(&refresh_token(12, &secret)).is_none());
+        let (_, mac) = token.rsplit_once('.').unwrap();
+        assert!(t.parse_refresh(&format!("13.{secret}.{mac}")).is_none());
+        let other = Tokens::new(&[8u8; 32], Duration::from_secs(60));
+        assert!(other.parse_refresh(&token).is_none());
+    }
+
+    #[test]
+    fn hmac_matches_rfc_4231_style_vector() {
+        // RFC 4231 test case 1: a 20-byte key of 0x0b over "Hi There". HMAC zero-pads the
+        // key to the block size, so padding it to 32 bytes first changes nothing.
+        let mut key = [0u8; 32];
+        key[..20].copy_from_slice(&[0x0b; 20]);
+        let mac = hmac_sha256(&key, b"Hi There");
+        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
+        );
     }
 }
