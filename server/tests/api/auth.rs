@@ -746,6 +746,15 @@ async fn refresh_refuses_missing_forged_and_revoked_tokens() {
         .await;
     let (access, refresh) = tokens(&r);
     let sid = claims(&access)["sid"].as_i64().unwrap();
+    // An attacker with an account of their own holds genuine refresh tokens: a current one and
+    // an already-rotated one.
+    let attacker = app.client();
+    let r = attacker
+        .post("/api/auth/register", register_body(&unique_email()))
+        .await;
+    let (_, attacker_old) = tokens(&r);
+    let (_, attacker_current) = tokens(&attacker.post_empty("/api/auth/refresh").await);
+    let graft = |token: &str, onto: i64| format!("{onto}.{}", token.split_once('.').unwrap().1);
 
     let r = app.client().post_empty("/api/auth/refresh").await;
     assert_eq!(
@@ -755,8 +764,13 @@ async fn refresh_refuses_missing_forged_and_revoked_tokens() {
     for forged in [
         "garbage".to_owned(),
         format!("{sid}.short"),
+        format!("{sid}."),
         format!("{sid}.{}", "A".repeat(43)),
-        format!("{}.{}", sid + 1000, refresh.split_once('.').unwrap().1),
+        format!("{sid}.{}.{}", "A".repeat(43), "A".repeat(43)),
+        format!("{sid}.{}", "A".repeat(86)),
+        graft(&attacker_current, sid),
+        graft(&attacker_old, sid),
+        graft(&refresh, sid + 1000),
         access.clone(),
     ] {
         let r = refresh_with(&app, &forged).await;
@@ -771,11 +785,17 @@ async fn refresh_refuses_missing_forged_and_revoked_tokens() {
         .post_empty("/api/auth/refresh")
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    // Note: a forged secret for this session id counts as reuse and ends the session (the
-    // server cannot tell a guess from a stolen old token); the original holder is logged out.
+    // None of those was a token the server issued for this session, so none of them may end
+    // it: session ids are small sequential numbers, and a guess (or an attacker's own token
+    // relabelled) must not log the victim out. Only a real rotated token of this session does.
+    assert_eq!(c.get("/api/auth/verify").await.status, StatusCode::OK);
     assert_eq!(
-        c.get("/api/auth/verify").await.status,
-        StatusCode::UNAUTHORIZED
+        c.post_empty("/api/auth/refresh").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        attacker.get("/api/auth/verify").await.status,
+        StatusCode::OK
     );
 
     // After logout the refresh token is dead too.
