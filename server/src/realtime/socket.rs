@@ -229,7 +229,15 @@ impl Conn {
                 // Order matters: a kick first; then the running command, which must keep being
                 // polled even while events pour in; then outgoing events; then new frames.
                 biased;
-                why = kill.kicked() => return self.kicked(why).await,
+                why = kill.kicked() => {
+                    // Shutting down: the running command finishes and is acked first.
+                    if let (Kick::Shutdown, Some(cmd)) = (why, inflight.take()) {
+                        if let Ok((id, result)) = tokio::time::timeout(Duration::from_secs(5), cmd).await {
+                            let _ = self.send(&reply_for(id, result)).await;
+                        }
+                    }
+                    return self.kicked(why).await;
+                }
                 () = sleep_until(session_end) => return self.kicked(Kick::SessionExpired).await,
                 (id, result) = async {
                     match inflight.as_mut() {
@@ -238,14 +246,7 @@ impl Conn {
                     }
                 }, if inflight.is_some() => {
                     inflight = None;
-                    let reply = match result {
-                        Ok(result) => ServerMessage::Ack { id, result },
-                        Err(e) => {
-                            let api = e.to_api();
-                            ServerMessage::Error { id, code: api.code, message: api.message }
-                        }
-                    };
-                    if self.send(&reply).await.is_err() { return End::Gone }
+                    if self.send(&reply_for(id, result)).await.is_err() { return End::Gone }
                 }
                 out = reg.rx.recv() => {
                     let Some(out) = out else { return End::Gone };
@@ -596,4 +597,19 @@ async fn execute(state: &AppState, user_id: i64, msg: ClientMessage) -> Result<A
         // Answered inline by the socket loop.
         ClientMessage::Ping | ClientMessage::Hello { .. } => AckResult::Empty {},
     })
+}
+
+/// The `ack` or `error` answering a command.
+fn reply_for(id: Option<String>, result: Result<AckResult>) -> ServerMessage {
+    match result {
+        Ok(result) => ServerMessage::Ack { id, result },
+        Err(e) => {
+            let api = e.to_api();
+            ServerMessage::Error {
+                id,
+                code: api.code,
+                message: api.message,
+            }
+        }
+    }
 }
