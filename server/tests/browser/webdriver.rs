@@ -67,7 +67,12 @@ impl Driver {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .with_context(|| format!("cannot start {}", exe.display()))?;
+            .with_context(|| {
+                format!(
+                    "cannot start {} (install Debian's chromium-driver, or set CHROMEDRIVER)",
+                    exe.display()
+                )
+            })?;
         let driver = Driver {
             child,
             base: format!("http://127.0.0.1:{port}"),
