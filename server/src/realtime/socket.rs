@@ -231,10 +231,10 @@ impl Conn {
                 biased;
                 why = kill.kicked() => {
                     // Shutting down: the running command finishes and is acked first.
-                    if let (Kick::Shutdown, Some(cmd)) = (why, inflight.take()) {
-                        if let Ok((id, result)) = tokio::time::timeout(Duration::from_secs(5), cmd).await {
-                            let _ = self.send(&reply_for(id, result)).await;
-                        }
+                    if let (Kick::Shutdown, Some(cmd)) = (why, inflight.take())
+                        && let Ok((id, result)) = tokio::time::timeout(Duration::from_secs(5), cmd).await
+                    {
+                        let _ = self.send(&reply_for(id, result)).await;
                     }
                     return self.kicked(why).await;
                 }
