@@ -12,7 +12,6 @@ use std::time::Instant;
 
 use protocol::{ServerMessage, TodoEvent};
 use serde::{Deserialize, Serialize};
-use sqlx::postgres::PgListener;
 
 use super::hub::{Frame, Hub};
 use crate::metrics::metrics;
@@ -114,10 +113,13 @@ impl Bus {
 
     /// Listens for other instances' notifications until the process ends. Only with PostgreSQL.
     pub async fn listen(self) {
-        let Db::Postgres(pool) = &self.db else { return };
+        if !self.db.is_postgres() {
+            return;
+        }
         let mut listener = loop {
-            match PgListener::connect_with(pool).await {
-                Ok(mut l) => match l
+            match self.db.listener().await {
+                Ok(None) => return,
+                Ok(Some(mut l)) => match l
                     .listen_all([EVENTS_CHANNEL, FRAMES_CHANNEL, SESSIONS_CHANNEL])
                     .await
                 {

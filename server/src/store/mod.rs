@@ -95,6 +95,21 @@ impl Db {
         with_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
     }
 
+    /// A PostgreSQL LISTEN connection outside the pool, or `None` on SQLite. A listener keeps
+    /// its connection for good; taken from the pool it would shrink it (with a small
+    /// `DB_MAX_CONNECTIONS`, to nothing) and hold `close()` up.
+    pub async fn listener(&self) -> Result<Option<sqlx::postgres::PgListener>, sqlx::Error> {
+        let Db::Postgres(pool) = self else {
+            return Ok(None);
+        };
+        let own = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with((*pool.connect_options()).clone());
+        sqlx::postgres::PgListener::connect_with(&own)
+            .await
+            .map(Some)
+    }
+
     pub fn is_postgres(&self) -> bool {
         matches!(self, Db::Postgres(_))
     }

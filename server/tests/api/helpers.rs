@@ -55,6 +55,39 @@ pub struct TestApp {
     pub app: App,
     pub url: String,
     pub database_url: String,
+    /// Drops the test's PostgreSQL database when the test ends (only on the app that made it).
+    _db: Option<DropDatabase>,
+}
+
+/// Drops a per-test PostgreSQL database (`WITH (FORCE)`, which ends leftover connections).
+pub struct DropDatabase {
+    admin: String,
+    name: String,
+}
+
+impl Drop for DropDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        // Drop runs inside the test's runtime: do the async work on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
 }
 
 /// Boots the server with test defaults.
@@ -65,7 +98,16 @@ pub async fn spawn_app() -> TestApp {
 /// Boots the server after `tweak` changes the test configuration.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let database_url = fresh_database().await;
-    spawn_on(&database_url, tweak).await
+    let mut app = spawn_on(&database_url, tweak).await;
+    app._db = postgres_admin_url().map(|admin| DropDatabase {
+        admin,
+        name: database_url
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+    });
+    app
 }
 
 /// Boots a server on an existing database (a second instance, or a restart).
@@ -81,6 +123,7 @@ pub async fn spawn_on(database_url: &str, tweak: impl FnOnce(&mut Config)) -> Te
         app,
         url,
         database_url: database_url.to_owned(),
+        _db: None,
     }
 }
 
