@@ -32,7 +32,6 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use protocol::{ErrorCode, FinishReason, Message, Role, ServerMessage, ToolCall};
 use serde::{Deserialize, Serialize};
-use sqlx::postgres::PgListener;
 use tokio::sync::watch;
 use tracing::Instrument;
 
@@ -262,12 +261,14 @@ impl Chat {
 
     /// Receives other instances' cancels until the process ends. Only with PostgreSQL.
     pub async fn listen(self) {
-        let Db::Postgres(pool) = &self.inner.db else {
+        if !self.inner.db.is_postgres() {
             return;
-        };
+        }
         let mut listener = loop {
-            match PgListener::connect_with(pool).await {
-                Ok(mut l) => match l.listen(CANCEL_CHANNEL).await {
+            // Its own connection, outside the pool (see `Db::listener`).
+            match self.inner.db.listener().await {
+                Ok(None) => return,
+                Ok(Some(mut l)) => match l.listen(CANCEL_CHANNEL).await {
                     Ok(()) => break l,
                     Err(e) => tracing::warn!(error = %e, "LISTEN chat_cancel failed; retrying"),
                 },
