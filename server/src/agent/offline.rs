@@ -252,8 +252,14 @@ pub enum Say {
 }
 
 impl Command {
+    /// A name or a group must be looked up; an id need not, and an empty name ("delete it")
+    /// gets a question without one.
     fn needs_lookup(&self) -> bool {
-        matches!(self.target(), Some(Target::Title(_) | Target::All(_)))
+        match self.target() {
+            Some(Target::Title(t)) => !t.is_empty(),
+            Some(Target::All(_)) => true,
+            _ => false,
+        }
     }
 
     fn target(&self) -> Option<&Target> {

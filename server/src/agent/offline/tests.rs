@@ -360,6 +360,9 @@ fn only_names_need_a_lookup() {
     assert_eq!(calls, vec![delete(3)]);
     let (calls, _) = turn(&mut world, "delete the rent task");
     assert_eq!(calls, vec![list("all"), delete(4)]);
+    let (calls, reply) = turn(&mut world, "delete it");
+    assert!(calls.is_empty(), "{calls:?}");
+    assert!(reply.starts_with("Which task do you mean?"), "{reply}");
 }
 
 #[test]
