@@ -31,6 +31,9 @@ pub async fn messages(state: &AppState, req: Request, id: i64) -> Result<Respons
 
 pub async fn delete(state: &AppState, req: Request, id: i64) -> Result<Response> {
     let who = authenticate(state, &req.headers).await?;
+    // A turn still generating for it is stopped first (on whichever instance runs it), so it
+    // does not write into a deleted conversation.
+    state.chat.cancel_if_running(who.user_id, id).await;
     if !conversations::delete(&state.db, who.user_id, id).await? {
         return Err(Error::not_found("conversation"));
     }
