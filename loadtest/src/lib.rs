@@ -163,18 +163,19 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
             "prepared {ready}/{users} users in {:.1} s",
             prep_started.elapsed().as_secs_f64()
         ));
-        Some(
-            scenario(
-                &args,
-                "server",
-                &targets,
-                creds,
-                stats,
-                &progress,
-                args.server_pid,
-            )
-            .await?,
+        let prepare_secs = prep_started.elapsed().as_secs_f64();
+        let mut out = scenario(
+            &args,
+            "server",
+            &targets,
+            creds,
+            stats,
+            &progress,
+            args.server_pid,
         )
+        .await?;
+        out.report.prepare_secs = prepare_secs;
+        Some(out)
     };
     progress.finish();
 
@@ -235,6 +236,7 @@ async fn scenario(
     let rss_before = server_pid.and_then(sys::rss_bytes);
     let server_cpu0 = server_pid.and_then(|p| sys::cpu_secs(Some(p)));
     let client_cpu0 = sys::cpu_secs(None);
+    let load_before = sys::load_avg_1m();
 
     let monitor = spawn_monitor(
         kind.to_string(),
@@ -376,6 +378,8 @@ async fn scenario(
         fanout_received: Stats::get(&stats.fanout_received),
         chat_done_ms: stats.percentiles(Metric::ChatDone),
         chat_busy_ticks: Stats::get(&stats.chat_busy_ticks),
+        late_acks: Stats::get(&stats.late_acks),
+        prepare_secs: 0.0,
         ramp_secs,
         server_rss_before_connect_bytes: rss_before,
         server_rss_connected_bytes: rss_connected,
@@ -384,6 +388,8 @@ async fn scenario(
         server_cpu_secs: server_cpu,
         client_cpu_secs: client_cpu,
         client_rss_bytes: sys::own_rss_bytes(),
+        load_avg_1m_before: load_before,
+        load_avg_1m_after: sys::load_avg_1m(),
     };
     Ok(RunOutput {
         report,

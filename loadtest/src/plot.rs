@@ -58,9 +58,11 @@ pub fn draw(
     let green = RGBColor(30, 150, 60);
     let grey = RGBColor(120, 120, 120);
     let blue = RGBColor(30, 90, 200);
+    // Fan-out first and wider, ack on top and thinner: when the two coincide (the usual case:
+    // the event follows the ack within microseconds) both stay visible.
     let solid: Vec<Series> = vec![
-        ("ack (send → ack)", curve(&hist.ack), blue),
         ("fan-out (tab A → tab B)", curve(&hist.fanout), orange),
+        ("ack (send → ack)", curve(&hist.ack), blue),
         ("chat first token", curve(&hist.chat_first_token), green),
         ("connect (upgrade → welcome)", curve(&hist.connect), grey),
     ];
@@ -68,6 +70,11 @@ pub fn draw(
         Some(e) => vec![
             ("echo floor: ack", curve(&e.ack), blue),
             ("echo floor: fan-out", curve(&e.fanout), orange),
+            (
+                "echo floor: chat first token",
+                curve(&e.chat_first_token),
+                green,
+            ),
         ],
         None => Vec::new(),
     };
@@ -90,11 +97,17 @@ pub fn draw(
         "{} sessions · {} cmd/s each · {:.0} s · {} · errors {}",
         r.sessions, r.rate_per_session, r.duration_secs, r.target, r.errors
     );
-    let mut sub = format!("ack p99 {:.2} ms", r.ack_ms.p99);
+    let mut sub = if r.ack_ms.count > 0 {
+        format!("ack p99 {:.2} ms, max {:.1} ms", r.ack_ms.p99, r.ack_ms.max)
+    } else {
+        format!("connect p99 {:.2} ms", r.connect_ms.p99)
+    };
     if let Some(x) = report.ack_p99_vs_echo {
         sub.push_str(&format!(" ({x:.1}× echo floor)"));
     }
-    sub.push_str(&format!(" · fan-out p99 {:.2} ms", r.fanout_ms.p99));
+    if r.fanout_ms.count > 0 {
+        sub.push_str(&format!(" · fan-out p99 {:.2} ms", r.fanout_ms.p99));
+    }
     if r.chat_first_token_ms.count > 0 {
         sub.push_str(&format!(
             " · chat first token p99 {:.1} ms",
@@ -127,7 +140,7 @@ pub fn draw(
         .draw()
         .map_err(|e| err(&e))?;
     for (name, pts, color) in solid.into_iter().filter(|s| !s.1.is_empty()) {
-        let style = color.stroke_width(3);
+        let style = color.stroke_width(if color == orange { 6 } else { 2 });
         chart
             .draw_series(LineSeries::new(pts, style))
             .map_err(|e| err(&e))?

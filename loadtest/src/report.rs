@@ -43,6 +43,10 @@ pub struct RunReport {
     pub chat_done_ms: Percentiles,
     /// Chat send ticks skipped because the previous answer was still streaming.
     pub chat_busy_ticks: u64,
+    /// Acks that came after their command was already counted as `timeout:ack`.
+    pub late_acks: u64,
+    /// Seconds spent registering / logging in the users over REST (0 for the echo run).
+    pub prepare_secs: f64,
     /// Seconds from the first connect to the last welcome (or failure).
     pub ramp_secs: f64,
     /// Server RSS after users were prepared, before any socket was opened.
@@ -64,6 +68,12 @@ pub struct RunReport {
     pub client_cpu_secs: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_rss_bytes: Option<u64>,
+    /// The machine's 1-minute load average before the ramp and after the drain (other work
+    /// on a shared machine shows up here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_avg_1m_before: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_avg_1m_after: Option<f64>,
 }
 
 /// The whole report: the run against the server (or the echo run alone), with the echo
@@ -146,6 +156,14 @@ impl Report {
             r.rate_per_session,
             r.chat_fraction
         );
+        if r.prepare_secs > 0.0 {
+            let _ = writeln!(
+                out,
+                "users prepared over REST in {:.1} s ({:.0} users/s)",
+                r.prepare_secs,
+                r.users as f64 / r.prepare_secs
+            );
+        }
         let _ = writeln!(
             out,
             "messages sent {}, received {} (acks {}, todo events {}), fan-out matched {}/{}",
@@ -179,6 +197,7 @@ impl Report {
             row("echo floor: connect", &e.connect_ms);
             row("echo floor: ack", &e.ack_ms);
             row("echo floor: fan-out", &e.fanout_ms);
+            row("echo floor: chat first token", &e.chat_first_token_ms);
         }
         let _ = writeln!(out);
         if let Some(x) = self.ack_p99_vs_echo {
@@ -202,6 +221,12 @@ impl Report {
         }
         if let (Some(s), Some(c)) = (r.server_cpu_secs, r.client_cpu_secs) {
             let _ = writeln!(out, "CPU seconds: server {s:.1}, load tester {c:.1}");
+        }
+        if let (Some(a), Some(b)) = (r.load_avg_1m_before, r.load_avg_1m_after) {
+            let _ = writeln!(
+                out,
+                "machine load average (1 min): {a:.2} before, {b:.2} after"
+            );
         }
         if r.errors == 0 {
             let _ = writeln!(out, "errors: 0");

@@ -104,6 +104,8 @@ pub struct Stats {
     pub sent: AtomicU64,
     pub received: AtomicU64,
     pub acks: AtomicU64,
+    /// Acks that arrived after their command had already been counted as a timeout.
+    pub late_acks: AtomicU64,
     /// Fan-out events matched on the other tab.
     pub fanout_received: AtomicU64,
     /// Fan-out events expected on the other tab (it was open when the command was sent).
@@ -125,6 +127,7 @@ impl Stats {
             sent: AtomicU64::new(0),
             received: AtomicU64::new(0),
             acks: AtomicU64::new(0),
+            late_acks: AtomicU64::new(0),
             fanout_received: AtomicU64::new(0),
             fanout_expected: AtomicU64::new(0),
             events: AtomicU64::new(0),

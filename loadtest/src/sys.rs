@@ -56,6 +56,17 @@ fn parse_status_kib(text: &str, key: &str) -> Option<u64> {
         .and_then(|n| n.parse().ok())
 }
 
+/// The 1-minute load average (`/proc/loadavg`): the machine is shared, so a report says how
+/// busy it was.
+pub fn load_avg_1m() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// User + system CPU seconds a process has used (`/proc/<pid>/stat`).
 pub fn cpu_secs(pid: Option<u32>) -> Option<f64> {
     let path = match pid {

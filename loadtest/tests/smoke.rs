@@ -121,6 +121,8 @@ async fn one_hundred_sessions_against_the_server() -> anyhow::Result<()> {
         "10",
         "--rate",
         "1",
+        "--chat-fraction",
+        "0.1",
         "--server-pid",
         &pid,
         "--quiet",
@@ -133,6 +135,8 @@ async fn one_hundred_sessions_against_the_server() -> anyhow::Result<()> {
     assert_well_formed(&json, 100);
     assert_eq!(json["target"], "server");
     assert!(json["server_rss_bytes"].as_u64().unwrap_or(0) > 0);
+    // 5 users chat with the offline assistant.
+    assert!(json["chat_first_token_ms"]["count"].as_u64().unwrap_or(0) > 0);
     assert!(json["echo_baseline"]["ack_ms"]["p99"].is_f64());
     assert!(json["ack_p99_vs_echo"].is_f64());
     // Register-or-login: a second run with the same users logs them in again.
