@@ -19,9 +19,6 @@ fn todo((id, title, description, completed, created_at, updated_at): Row) -> Tod
     }
 }
 
-/// The PostgreSQL channel that carries `{"user_id", "seq", "origin"}` for each committed event.
-pub const EVENTS_CHANNEL: &str = "todo_events";
-
 /// A validated change to one user's todos.
 #[derive(Debug, Clone)]
 pub enum Change<'a> {
@@ -52,14 +49,14 @@ pub struct Applied {
 ///
 /// Ordering: the first statement is a write, so SQLite takes its write lock at once (no
 /// deferred-lock upgrade deadlock); the `users` row update comes last and serialises the
-/// user's writers on PostgreSQL, so commit order equals `seq` order. On PostgreSQL a
-/// `pg_notify` in the transaction tells the other instances on commit.
+/// user's writers on PostgreSQL, so commit order equals `seq` order. (Other instances are told
+/// after commit, in batches, by the bus: a `pg_notify` inside the transaction would serialise
+/// every commit behind PostgreSQL's notification lock.)
 pub async fn apply(
     db: &Db,
     user_id: i64,
     change: Change<'_>,
     retention: i64,
-    origin: &str,
 ) -> Result<Option<Applied>, sqlx::Error> {
     const INSERT: &str = "INSERT INTO todos (user_id, title, description, completed, created_at, updated_at) \
                           VALUES ($1, $2, $3, FALSE, $4, $4) \
@@ -74,7 +71,6 @@ pub async fn apply(
     const LOG: &str =
         "INSERT INTO todo_events (user_id, seq, payload, created_at) VALUES ($1, $2, $3, $4)";
     const PRUNE: &str = "DELETE FROM todo_events WHERE user_id = $1 AND seq <= $2";
-    const NOTIFY: &str = "SELECT pg_notify($1, $2)";
 
     let at = now();
     with_pool!(db, pool => {
@@ -103,10 +99,6 @@ pub async fn apply(
         // Prune now and then rather than on every write.
         if seq % 64 == 0 && seq > retention {
             sqlx::query(PRUNE).bind(user_id).bind(seq - retention).execute(&mut *tx).await?;
-        }
-        if db.is_postgres() {
-            let note = serde_json::json!({"user_id": user_id, "seq": seq, "origin": origin}).to_string();
-            sqlx::query(NOTIFY).bind(EVENTS_CHANNEL).bind(note).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(Some(Applied { seq, event }))
