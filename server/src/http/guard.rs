@@ -1,8 +1,8 @@
 //! What every request passes: the Origin allowlist, CORS, the security headers, and reading
 //! the caller's credentials (cookie or bearer).
 
+use http::Method;
 use http::header::{self, HeaderMap, HeaderValue};
-use http::{Method, StatusCode};
 use protocol::{ACCESS_COOKIE, ErrorCode};
 use warp::reply::Response;
 
@@ -55,8 +55,6 @@ pub fn preflight(state: &AppState, headers: &HeaderMap) -> Response {
             header::ACCESS_CONTROL_MAX_AGE,
             HeaderValue::from_static("600"),
         );
-    } else {
-        *resp.status_mut() = StatusCode::NO_CONTENT;
     }
     resp
 }

@@ -446,30 +446,12 @@ impl Conn {
         }
         self.strikes = 0;
         match frame.msg {
-            ClientMessage::Ping => match self.send(&ServerMessage::Pong { id }).await {
-                Ok(()) => Step::Continue,
-                Err(()) => Step::End(End::Gone),
-            },
+            ClientMessage::Ping => self.reply(ServerMessage::Pong { id }).await,
             // Resume writes the replay itself, in order, before anything else goes out.
             ClientMessage::Hello { last_seq } => {
-                let reply = match self.resume(last_seq).await {
-                    Ok(()) => ServerMessage::Ack {
-                        id,
-                        result: AckResult::Resumed { seq: self.last_seq },
-                    },
-                    Err(e) => {
-                        let api = e.to_api();
-                        ServerMessage::Error {
-                            id,
-                            code: api.code,
-                            message: api.message,
-                        }
-                    }
-                };
-                match self.send(&reply).await {
-                    Ok(()) => Step::Continue,
-                    Err(()) => Step::End(End::Gone),
-                }
+                let resumed = self.resume(last_seq).await;
+                let result = resumed.map(|()| AckResult::Resumed { seq: self.last_seq });
+                self.reply(reply_for(id, result)).await
             }
             msg => {
                 let state = self.state.clone();
@@ -487,12 +469,11 @@ impl Conn {
     }
 
     async fn reply_error(&mut self, id: Option<String>, e: Error) -> Step {
-        let api = e.to_api();
-        let msg = ServerMessage::Error {
-            id,
-            code: api.code,
-            message: api.message,
-        };
+        self.reply(reply_for(id, Err(e))).await
+    }
+
+    /// Sends an answer; a failed write ends the socket.
+    async fn reply(&mut self, msg: ServerMessage) -> Step {
         match self.send(&msg).await {
             Ok(()) => Step::Continue,
             Err(()) => Step::End(End::Gone),
