@@ -6,7 +6,6 @@ use http::header::{self, HeaderMap, HeaderValue};
 use protocol::{ACCESS_COOKIE, ErrorCode};
 use warp::reply::Response;
 
-use super::reply::error_response;
 use super::routes::Route;
 use crate::app::AppState;
 use crate::auth::{Authenticated, cookies};
@@ -124,9 +123,4 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Authe
     let who = state.auth.authenticate(token).await?;
     tracing::Span::current().record("user_id", who.user_id);
     Ok(who)
-}
-
-/// A 401 answer, for handlers that want to return early.
-pub fn unauthenticated() -> Response {
-    error_response(&Error::unauthenticated())
 }

@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, Method};
 use protocol::ErrorCode;
 use tracing::Instrument;
 use warp::Filter;
@@ -231,9 +231,4 @@ where
         }
     }
     Ok(buf.freeze())
-}
-
-/// `StatusCode` helper for handlers.
-pub fn status(code: u16) -> StatusCode {
-    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }

@@ -137,11 +137,6 @@ impl Route {
             _ => "GET",
         }
     }
-
-    /// Routes whose body may be read by the handler (others ignore it).
-    pub fn is_api(self) -> bool {
-        !matches!(self, Route::Static)
-    }
 }
 
 pub async fn dispatch(state: &AppState, route: Route, req: Request) -> Result<Response> {

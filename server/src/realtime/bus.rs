@@ -87,10 +87,6 @@ impl Bus {
         &self.hub
     }
 
-    pub fn origin(&self) -> &str {
-        &self.origin
-    }
-
     /// A todo change was committed with this `seq`: serialise once, fan out locally, and queue
     /// it for the other instances.
     pub fn event_committed(&self, user_id: i64, seq: i64, event: TodoEvent) {

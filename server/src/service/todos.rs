@@ -35,10 +35,6 @@ impl Todos {
         }
     }
 
-    pub fn db(&self) -> &Db {
-        &self.db
-    }
-
     pub async fn create(
         &self,
         user_id: i64,
