@@ -34,10 +34,28 @@ pub async fn after(
     Ok((events, complete))
 }
 
-/// One event, for a notification from another instance.
-pub async fn get(db: &Db, user_id: i64, seq: i64) -> Result<Option<TodoEvent>, sqlx::Error> {
-    const SQL: &str = "SELECT payload FROM todo_events WHERE user_id = $1 AND seq = $2";
-    let row: Option<(String,)> = with_pool!(db, pool => sqlx::query_as(SQL).bind(user_id).bind(seq).fetch_optional(pool).await)?;
-    row.map(|(p,)| serde_json::from_str(&p).map_err(|e| sqlx::Error::Decode(Box::new(e))))
-        .transpose()
+/// Several events by `(user, seq)`, in order, for a batch notified by another instance
+/// (PostgreSQL only: the listener exists only there). Pruned ones are simply absent.
+pub async fn get_many(
+    db: &Db,
+    keys: &[(i64, i64)],
+) -> Result<Vec<(i64, i64, TodoEvent)>, sqlx::Error> {
+    const SQL: &str = "SELECT e.user_id, e.seq, e.payload FROM todo_events e \
+                       JOIN UNNEST($1::BIGINT[], $2::BIGINT[]) AS k(user_id, seq) \
+                       ON e.user_id = k.user_id AND e.seq = k.seq ORDER BY e.user_id, e.seq";
+    let Db::Postgres(pool) = db else {
+        return Ok(Vec::new());
+    };
+    let (users, seqs): (Vec<i64>, Vec<i64>) = keys.iter().copied().unzip();
+    let rows: Vec<(i64, i64, String)> = sqlx::query_as(SQL)
+        .bind(users)
+        .bind(seqs)
+        .fetch_all(pool)
+        .await?;
+    rows.into_iter()
+        .map(|(u, s, p)| {
+            let ev = serde_json::from_str(&p).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            Ok((u, s, ev))
+        })
+        .collect()
 }
