@@ -180,7 +180,17 @@ fn handle(hub: &SharedHub, user_id: i64, text: &str) -> ServerMessage {
         code: ErrorCode::NotFound,
         message: "todo not found".into(),
     };
-    let (result, events): (AckResult, Vec<ServerMessage>) = match frame.msg {
+    // Completing is an update of one field, as on the server.
+    let msg = match frame.msg {
+        ClientMessage::TodoComplete { todo_id } => ClientMessage::TodoUpdate {
+            todo_id,
+            title: None,
+            description: None,
+            completed: Some(true),
+        },
+        other => other,
+    };
+    let (result, events): (AckResult, Vec<ServerMessage>) = match msg {
         ClientMessage::TodoAdd { title, description } => {
             user.next_todo += 1;
             let todo = Todo {
@@ -194,20 +204,6 @@ fn handle(hub: &SharedHub, user_id: i64, text: &str) -> ServerMessage {
             user.todos.insert(todo.id, todo.clone());
             user.seq += 1;
             let ev = ServerMessage::TodoCreated {
-                seq: user.seq,
-                todo: todo.clone(),
-            };
-            (AckResult::Todo { todo }, vec![ev])
-        }
-        ClientMessage::TodoComplete { todo_id } => {
-            let Some(todo) = user.todos.get_mut(&todo_id) else {
-                return not_found(id);
-            };
-            todo.completed = true;
-            todo.updated_at = now;
-            let todo = todo.clone();
-            user.seq += 1;
-            let ev = ServerMessage::TodoUpdated {
                 seq: user.seq,
                 todo: todo.clone(),
             };
@@ -289,7 +285,10 @@ fn handle(hub: &SharedHub, user_id: i64, text: &str) -> ServerMessage {
         }
         ClientMessage::Hello { .. } => (AckResult::Resumed { seq: user.seq }, vec![]),
         ClientMessage::Ping => return ServerMessage::Pong { id },
-        ClientMessage::ChatCancel { .. } => (AckResult::Empty {}, vec![]),
+        // Turned into an update above.
+        ClientMessage::ChatCancel { .. } | ClientMessage::TodoComplete { .. } => {
+            (AckResult::Empty {}, vec![])
+        }
     };
     // Serialize each event once and hand the same bytes to every socket, like the real hub.
     for ev in events {

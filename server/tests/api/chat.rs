@@ -277,13 +277,7 @@ async fn a_turn_outlives_the_socket_that_asked() {
             conversation_id: None,
         })
         .await;
-    let ServerMessage::Ack {
-        result: AckResult::Conversation { conversation_id },
-        ..
-    } = ack
-    else {
-        panic!("{ack:?}");
-    };
+    let conversation_id = conversation_of(&ack);
     drop(s);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -554,13 +548,7 @@ async fn openai_cancel_mid_stream_drops_the_upstream_and_keeps_the_partial_answe
         })
         .await;
     let (ack, _) = s.reply_to(&send_id).await;
-    let ServerMessage::Ack {
-        result: AckResult::Conversation { conversation_id },
-        ..
-    } = ack
-    else {
-        panic!("{ack:?}");
-    };
+    let conversation_id = conversation_of(&ack);
     // Wait until both pieces have streamed.
     let mut text = String::new();
     while text != "Let me think" {
@@ -654,13 +642,7 @@ async fn a_cancel_reaches_the_instance_running_the_turn() {
             conversation_id: None,
         })
         .await;
-    let ServerMessage::Ack {
-        result: AckResult::Conversation { conversation_id },
-        ..
-    } = ack
-    else {
-        panic!("{ack:?}");
-    };
+    let conversation_id = conversation_of(&ack);
     // B sees the stream start (through the bus), then cancels it.
     loop {
         if let ServerMessage::ChatDelta { .. } = on_b.recv().await {
@@ -870,4 +852,15 @@ async fn ttft_overhead() {
         pct(&mut overhead, 0.99),
         pct(&mut overhead, 1.0),
     );
+}
+
+/// The conversation id a `chat.send` was acked with.
+fn conversation_of(ack: &ServerMessage) -> i64 {
+    match ack {
+        ServerMessage::Ack {
+            result: AckResult::Conversation { conversation_id },
+            ..
+        } => *conversation_id,
+        other => panic!("expected a chat.send ack, got {other:?}"),
+    }
 }
