@@ -247,7 +247,7 @@ fn handle(hub: &SharedHub, user_id: i64, text: &str) -> ServerMessage {
             };
             (AckResult::Deleted { todo_id }, vec![ev])
         }
-        ClientMessage::TodoList { status } => {
+        ClientMessage::TodoList { status, .. } => {
             let filter = status.unwrap_or(StatusFilter::All);
             let mut todos: Vec<Todo> = user
                 .todos
@@ -256,7 +256,13 @@ fn handle(hub: &SharedHub, user_id: i64, text: &str) -> ServerMessage {
                 .cloned()
                 .collect();
             todos.sort_by_key(|t| t.id);
-            (AckResult::Todos { todos }, vec![])
+            (
+                AckResult::Todos {
+                    todos,
+                    next_after: None,
+                },
+                vec![],
+            )
         }
         ClientMessage::ChatSend {
             conversation_id, ..

@@ -39,6 +39,8 @@ pub mod close {
     pub const TOO_BIG: u16 = 1009;
     /// The session was revoked (logout, refresh-token reuse) or expired.
     pub const SESSION_EXPIRED: u16 = 4001;
+    /// The server hit an unexpected condition (e.g. the database is unreachable).
+    pub const INTERNAL: u16 = 1011;
     /// Repeatedly over the per-user message rate.
     pub const RATE_LIMITED: u16 = 4029;
 }

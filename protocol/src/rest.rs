@@ -200,3 +200,24 @@ pub struct Message {
 pub struct MessagesResponse {
     pub messages: Vec<Message>,
 }
+
+/// One of the caller's live sessions (a device), for `GET /api/auth/sessions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub id: i64,
+    pub created_at: DateTime<Utc>,
+    /// When the session was last used (updated at most once a minute).
+    pub last_seen_at: DateTime<Utc>,
+    /// The `User-Agent` of the login that opened it, if it sent one.
+    pub user_agent: Option<String>,
+    /// The client address of that login.
+    pub ip: Option<String>,
+    /// True for the session making this request.
+    pub current: bool,
+}
+
+/// `GET /api/auth/sessions`, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionsResponse {
+    pub sessions: Vec<SessionInfo>,
+}

@@ -26,10 +26,17 @@ pub enum ClientMessage {
     },
     #[serde(rename = "ping")]
     Ping,
+    /// One page of the user's todos, oldest first: those with an id greater than `after`, at
+    /// most `limit` ([`TODO_PAGE_MAX`] by default and at most); the ack says `next_after` when
+    /// more remain.
     #[serde(rename = "todo.list")]
     TodoList {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         status: Option<StatusFilter>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
     },
     #[serde(rename = "todo.add")]
     TodoAdd {
@@ -78,6 +85,9 @@ impl ClientMessage {
     }
 }
 
+/// The default and largest page of `todo.list` (and the size of one `todo.snapshot` part).
+pub const TODO_PAGE_MAX: u32 = 500;
+
 /// Every `type` a client may send, for error messages and documentation.
 pub const CLIENT_TYPES: &[&str] = &[
     "hello",
@@ -98,8 +108,11 @@ pub enum AckResult {
     Todo {
         todo: Todo,
     },
+    /// A page of `todo.list`; `next_after` (the last todo's id) when more remain.
     Todos {
         todos: Vec<Todo>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next_after: Option<i64>,
     },
     Deleted {
         todo_id: i64,
@@ -170,8 +183,15 @@ pub enum ServerMessage {
     TodoUpdated { seq: i64, todo: Todo },
     #[serde(rename = "todo.deleted")]
     TodoDeleted { seq: i64, todo_id: i64 },
+    /// All the user's todos as of `seq`. A big list comes as several frames with the same
+    /// `seq`, oldest todos first; every part but the last has `more: true`.
     #[serde(rename = "todo.snapshot")]
-    TodoSnapshot { seq: i64, todos: Vec<Todo> },
+    TodoSnapshot {
+        seq: i64,
+        todos: Vec<Todo>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        more: bool,
+    },
     #[serde(rename = "chat.started")]
     ChatStarted {
         conversation_id: i64,

@@ -43,11 +43,25 @@ fn client_messages_parse_from_the_contract_json() {
             json!({"type": "todo.list", "status": "pending"}),
             ClientMessage::TodoList {
                 status: Some(StatusFilter::Pending),
+                after: None,
+                limit: None,
             },
         ),
         (
             json!({"type": "todo.list"}),
-            ClientMessage::TodoList { status: None },
+            ClientMessage::TodoList {
+                status: None,
+                after: None,
+                limit: None,
+            },
+        ),
+        (
+            json!({"type": "todo.list", "after": 500, "limit": 100}),
+            ClientMessage::TodoList {
+                status: None,
+                after: Some(500),
+                limit: Some(100),
+            },
         ),
         (
             json!({"type": "todo.add", "title": "a", "description": "b"}),
@@ -92,7 +106,7 @@ fn client_messages_parse_from_the_contract_json() {
             ClientMessage::ChatCancel { conversation_id: 2 },
         ),
     ];
-    assert_eq!(cases.len(), CLIENT_TYPES.len() + 3);
+    assert_eq!(cases.len(), CLIENT_TYPES.len() + 4);
     for (v, want) in cases {
         let mut with_id = v.clone();
         with_id["id"] = json!("c1");
@@ -156,6 +170,7 @@ fn server_messages_serialize_to_the_contract_json() {
                 id: Some("a".into()),
                 result: AckResult::Todos {
                     todos: vec![todo()],
+                    next_after: None,
                 },
             },
             json!({"type": "ack", "id": "a", "result": {"todos": [todo_json()]}}),
@@ -204,8 +219,27 @@ fn server_messages_serialize_to_the_contract_json() {
             ServerMessage::TodoSnapshot {
                 seq: 3,
                 todos: vec![],
+                more: false,
             },
             json!({"type": "todo.snapshot", "seq": 3, "todos": []}),
+        ),
+        (
+            ServerMessage::TodoSnapshot {
+                seq: 3,
+                todos: vec![],
+                more: true,
+            },
+            json!({"type": "todo.snapshot", "seq": 3, "todos": [], "more": true}),
+        ),
+        (
+            ServerMessage::Ack {
+                id: Some("p".into()),
+                result: AckResult::Todos {
+                    todos: vec![],
+                    next_after: Some(500),
+                },
+            },
+            json!({"type": "ack", "id": "p", "result": {"todos": [], "next_after": 500}}),
         ),
         (
             ServerMessage::ChatStarted {
@@ -267,8 +301,11 @@ fn error_codes_pair_with_their_statuses() {
         ("invalid_credentials", 401),
         ("forbidden_origin", 403),
         ("not_found", 404),
+        ("method_not_allowed", 405),
+        ("request_timeout", 408),
         ("email_taken", 409),
         ("conflict", 409),
+        ("quota_exceeded", 409),
         ("payload_too_large", 413),
         ("validation_failed", 422),
         ("rate_limited", 429),
@@ -295,4 +332,27 @@ fn todo_events_become_frames() {
     let stored = serde_json::to_value(&ev).unwrap();
     assert_eq!(stored, json!({"kind": "deleted", "todo_id": 7}));
     assert_eq!(ev.into_message(5).seq(), Some(5));
+}
+
+#[test]
+fn sessions_list_is_spelled_as_the_contract_says() {
+    let at = chrono::DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let body = SessionsResponse {
+        sessions: vec![SessionInfo {
+            id: 7,
+            created_at: at,
+            last_seen_at: at,
+            user_agent: Some("curl/8".into()),
+            ip: Some("127.0.0.1".into()),
+            current: true,
+        }],
+    };
+    assert_eq!(
+        serde_json::to_value(&body).unwrap(),
+        json!({"sessions": [{"id": 7, "created_at": "2026-01-02T03:04:05Z",
+            "last_seen_at": "2026-01-02T03:04:05Z", "user_agent": "curl/8",
+            "ip": "127.0.0.1", "current": true}]})
+    );
 }

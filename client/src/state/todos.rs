@@ -201,6 +201,8 @@ impl TodoState {
             id: Some(req_id),
             msg: ClientMessage::TodoList {
                 status: Some(StatusFilter::All),
+                after: None,
+                limit: None,
             },
         }]
     }
@@ -347,7 +349,7 @@ impl TodoState {
     pub fn on_ack(&mut self, req_id: &str, result: &AckResult) -> Vec<ClientFrame> {
         match &self.sync {
             Sync::Listing { req_id: r, seen } if r == req_id => {
-                if let AckResult::Todos { todos } = result {
+                if let AckResult::Todos { todos, .. } = result {
                     let seen = seen.clone();
                     self.confirmed = todos
                         .iter()

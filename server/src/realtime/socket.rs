@@ -167,7 +167,7 @@ async fn run(state: AppState, who: Authenticated, user: protocol::User, ws: Ws) 
         }
         Err(e) => {
             tracing::warn!(error = %e, "socket: cannot read seq");
-            End::Close(1011, "database unavailable")
+            End::Close(close::INTERNAL, "database unavailable")
         }
     };
     let reason = match end {
@@ -394,7 +394,12 @@ impl Conn {
         match self.state.todos.snapshot(self.who.user_id).await {
             Ok((seq, todos)) => {
                 self.last_seq = self.last_seq.max(seq);
-                self.send(&ServerMessage::TodoSnapshot { seq, todos }).await
+                self.send(&ServerMessage::TodoSnapshot {
+                    seq,
+                    todos,
+                    more: false,
+                })
+                .await
             }
             Err(e) => {
                 tracing::warn!(error = %e.to_api(), "socket: cannot read a snapshot");
@@ -529,8 +534,10 @@ enum Step {
 async fn execute(state: &AppState, user_id: i64, msg: ClientMessage) -> Result<AckResult> {
     let todos = &state.todos;
     Ok(match msg {
-        ClientMessage::TodoList { status } => AckResult::Todos {
+        // Paging is added with the socket's size limits; the whole list answers for now.
+        ClientMessage::TodoList { status, .. } => AckResult::Todos {
             todos: todos.list(user_id, status.unwrap_or_default()).await?,
+            next_after: None,
         },
         ClientMessage::TodoAdd { title, description } => AckResult::Todo {
             todo: todos

@@ -174,9 +174,16 @@ async fn commands_are_acked_with_the_clients_id_and_errors_name_the_code() {
         .await;
     let upd = acked_todo(&upd);
     assert_eq!((upd.title.as_str(), upd.completed), ("Buy oat milk", false));
-    match s.call(ClientMessage::TodoList { status: None }).await {
+    match s
+        .call(ClientMessage::TodoList {
+            status: None,
+            after: None,
+            limit: None,
+        })
+        .await
+    {
         ServerMessage::Ack {
-            result: AckResult::Todos { todos },
+            result: AckResult::Todos { todos, .. },
             ..
         } => assert_eq!(todos, vec![upd.clone()]),
         other => panic!("{other:?}"),
@@ -194,9 +201,16 @@ async fn commands_are_acked_with_the_clients_id_and_errors_name_the_code() {
     ] {
         assert_eq!(error_code(&s.call(msg).await), ErrorCode::NotFound);
     }
-    match other.call(ClientMessage::TodoList { status: None }).await {
+    match other
+        .call(ClientMessage::TodoList {
+            status: None,
+            after: None,
+            limit: None,
+        })
+        .await
+    {
         ServerMessage::Ack {
-            result: AckResult::Todos { todos },
+            result: AckResult::Todos { todos, .. },
             ..
         } => assert_eq!(todos, vec![theirs]),
         other => panic!("{other:?}"),
@@ -417,7 +431,7 @@ async fn hello_from_too_far_back_or_the_future_gets_a_snapshot() {
             .await;
         let (ack, before) = s.reply_to(&id).await;
         match before.as_slice() {
-            [ServerMessage::TodoSnapshot { seq: 70, todos }] => assert_eq!(todos.len(), 70),
+            [ServerMessage::TodoSnapshot { seq: 70, todos, .. }] => assert_eq!(todos.len(), 70),
             other => panic!("hello {last_seq}: {other:?}"),
         }
         assert!(matches!(

@@ -29,7 +29,13 @@ fn synced(seq: i64, todos: Vec<Todo>) -> TodoState {
     let frames = s.on_welcome(seq);
     let id = frames[0].id.clone().unwrap();
     assert!(matches!(frames[0].msg, ClientMessage::TodoList { .. }));
-    s.on_ack(&id, &AckResult::Todos { todos });
+    s.on_ack(
+        &id,
+        &AckResult::Todos {
+            todos,
+            next_after: None,
+        },
+    );
     assert!(s.loaded());
     s
 }
@@ -60,6 +66,7 @@ fn events_seen_while_listing_are_reapplied_on_top_of_an_older_list() {
         &id,
         &AckResult::Todos {
             todos: vec![todo(1, "old", false, 0)],
+            next_after: None,
         },
     );
     assert_eq!(titles(&s), ["old", "late"]);
@@ -268,6 +275,7 @@ fn a_snapshot_replaces_the_list_when_the_resume_is_too_old() {
     s.on_event(&ServerMessage::TodoSnapshot {
         seq: 500,
         todos: vec![todo(8, "z", true, 0)],
+        more: false,
     });
     s.on_ack(
         hello[0].id.as_deref().unwrap(),
@@ -281,6 +289,7 @@ fn a_snapshot_replaces_the_list_when_the_resume_is_too_old() {
     s.on_event(&ServerMessage::TodoSnapshot {
         seq: 400,
         todos: vec![],
+        more: false,
     });
     assert_eq!(titles(&s), ["z"]);
 }
@@ -303,6 +312,7 @@ fn a_failed_list_can_be_retried() {
         frames[0].id.as_deref().unwrap(),
         &AckResult::Todos {
             todos: vec![todo(1, "a", false, 0)],
+            next_after: None,
         },
     );
     assert_eq!(titles(&s), ["a"]);
