@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use server::auth::tokens::{AUDIENCE, ISSUER};
+use server::service::auth::tokens::{AUDIENCE, ISSUER};
 
 use crate::helpers::{
     Client, PASSWORD, Resp, TestApp, spawn_app, spawn_app_with, unique_email, user_with_token,
