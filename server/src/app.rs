@@ -103,14 +103,16 @@ impl App {
 
         let (stop, stopped) = oneshot::channel::<()>();
         let routes = crate::transport::http::filter(state.clone());
-        let server = tokio::spawn(
-            warp::serve(routes)
-                .incoming(listener)
-                .graceful(async move {
-                    let _ = stopped.await;
-                })
-                .run(),
-        );
+        let limits = crate::transport::http::listener::Limits::new(&state.config);
+        let max_connections = limits.max_connections;
+        let server = tokio::spawn(crate::transport::http::listener::serve(
+            listener,
+            routes,
+            limits,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
         // The last start-up line says where to point a browser.
         let open = match &state.config.public_url {
             Some(url) => format!("{url}/"),
@@ -120,6 +122,7 @@ impl App {
         tracing::info!(
             database = if db.is_postgres() { "postgres" } else { "sqlite" },
             agent = ?state.config.effective_agent(),
+            max_connections,
             "listening on http://{addr} — open {open} in a browser"
         );
         Ok(App {

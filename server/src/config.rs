@@ -11,7 +11,7 @@
 //! and change the public fields they care about.
 
 use std::ffi::OsString;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -151,6 +151,52 @@ fn boolean(s: &str) -> Result<bool, String> {
     }
 }
 
+/// An IP network: an address and how many leading bits of it matter (`10.0.0.0/8`,
+/// `2001:db8::/32`; a bare address is a network of one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    addr: IpAddr,
+    bits: u8,
+}
+
+impl Cidr {
+    /// `ADDR` or `ADDR/BITS`.
+    pub fn parse(s: &str) -> Result<Cidr, String> {
+        let s = s.trim();
+        let bad = || format!("'{s}' is not an IP address or CIDR (e.g. 10.0.0.0/8, ::1)");
+        let (addr, bits) = match s.split_once('/') {
+            Some((a, b)) => (a, Some(b.parse::<u8>().map_err(|_| bad())?)),
+            None => (s, None),
+        };
+        let addr = addr.parse::<IpAddr>().map_err(|_| bad())?.to_canonical();
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let bits = bits.unwrap_or(max);
+        if bits > max {
+            return Err(bad());
+        }
+        Ok(Cidr { addr, bits })
+    }
+
+    /// Whether `ip` is in this network (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                prefix(net.to_bits().into(), self.bits, 32)
+                    == prefix(ip.to_bits().into(), self.bits, 32)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                prefix(net.to_bits(), self.bits, 128) == prefix(ip.to_bits(), self.bits, 128)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The first `bits` of a `width`-bit number.
+fn prefix(n: u128, bits: u8, width: u8) -> u128 {
+    if bits == 0 { 0 } else { n >> (width - bits) }
+}
+
 pub const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 pub const DEFAULT_OPENAI_MODEL: &str = "gpt-4o-mini";
 
@@ -279,8 +325,8 @@ pub struct Config {
     pub max_conversations_per_user: i64,
 
     /// Reverse proxies whose `X-Forwarded-For` is believed: IPs or CIDRs, comma-separated
-    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
-    pub trusted_proxies: Vec<String>,
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = Cidr::parse)]
+    pub trusted_proxies: Vec<Cidr>,
 
     // --- the assistant ----------------------------------------------------------------------
     /// `openai`, `offline`, or `auto` (openai when a key is set, else offline)
@@ -404,8 +450,7 @@ impl Config {
             .as_deref()
             .is_some_and(|u| u.starts_with("https://"));
         self.cookie_secure = self.cookie_secure_arg.unwrap_or(https);
-        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
-        self.hash_concurrency = self.hash_concurrency_arg.unwrap_or(cpus);
+
         if self.agent == AgentKind::OpenAi
             && self.openai_api_key.is_none()
             && self.openai_base_url == DEFAULT_OPENAI_BASE_URL
@@ -427,6 +472,26 @@ impl Config {
                 "argon2 parameters out of range (memory ≥ 8×parallelism KiB)",
             ));
         }
+        // Each running hash holds ARGON2_MEMORY_KIB: as many at once as there are CPUs, and
+        // never more than a quarter of the memory this process may use.
+        let per_hash = u64::from(a.memory_kib) * 1024;
+        let by_memory = (memory_limit_bytes() / 4 / per_hash).max(1) as usize;
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        self.hash_concurrency = match self.hash_concurrency_arg {
+            Some(n) if n > by_memory => {
+                return Err(bad(
+                    "HASH_CONCURRENCY",
+                    format!(
+                        "{n} hashes of {} MiB would need more than a quarter of the memory \
+                         ({} MiB); at most {by_memory}",
+                        per_hash >> 20,
+                        memory_limit_bytes() >> 20
+                    ),
+                ));
+            }
+            Some(n) => n,
+            None => cpus.min(by_memory),
+        };
         Ok(())
     }
 
@@ -471,9 +536,79 @@ impl Config {
         }
     }
 
+    /// `MAX_CONNECTIONS`, or when it is not set, what the open-file limit allows: every
+    /// connection is a file descriptor, and the rest of the process needs some too (the
+    /// database pool, the PostgreSQL listener, static files, the answers to refused
+    /// connections), so those are kept aside.
+    pub fn connection_limit(&self) -> usize {
+        self.max_connections.unwrap_or_else(|| {
+            let reserve = 64 + self.db_max_connections as u64 + REFUSALS_AT_ONCE as u64;
+            fd_limit().saturating_sub(reserve).max(16) as usize
+        })
+    }
+
     /// The database URL with its password hidden, for logs.
     pub fn database_url_redacted(&self) -> String {
         redact_url(self.database_url.expose_secret())
+    }
+}
+
+/// Connections refused at once with an answer (503/429); beyond this, refused ones are just
+/// closed. Counted in the file descriptors [`Config::connection_limit`] keeps aside.
+pub const REFUSALS_AT_ONCE: usize = 64;
+
+/// The soft open-file limit of this process.
+pub fn fd_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own and pass by pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return 1024;
+    }
+    lim.rlim_cur
+}
+
+/// Raises the soft open-file limit to the hard one (as Go's runtime does): a server holds one
+/// descriptor per connection, and the usual soft default (1024) is far below what the hard
+/// limit allows. Returns the limit now in force.
+pub fn raise_fd_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the struct we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            libc::setrlimit(libc::RLIMIT_NOFILE, &raised);
+        }
+    }
+    fd_limit()
+}
+
+/// The memory this process may use: the cgroup's limit when there is one, else the machine's.
+pub fn memory_limit_bytes() -> u64 {
+    let read = |path: &str| std::fs::read_to_string(path).ok();
+    let cgroup = read("/sys/fs/cgroup/memory.max")
+        .or_else(|| read("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let total = read("/proc/meminfo").and_then(|m| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kib| kib * 1024)
+    });
+    match (cgroup, total) {
+        (Some(c), Some(t)) => c.min(t),
+        (Some(c), None) => c,
+        (None, Some(t)) => t,
+        // Not Linux: assume a small machine rather than a large one.
+        (None, None) => 1 << 30,
     }
 }
 

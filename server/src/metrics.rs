@@ -14,6 +14,9 @@ pub struct Metrics {
     registry: Registry,
     pub http_requests: IntCounterVec,
     pub http_latency: HistogramVec,
+    pub http_connections: IntGauge,
+    pub connections_refused: IntCounterVec,
+    pub connections_timed_out: IntCounterVec,
     pub logins: IntCounterVec,
     pub active_sessions: IntGauge,
     pub ws_connections: IntGauge,
@@ -85,6 +88,20 @@ impl Metrics {
                 "http_request_duration_seconds",
                 "HTTP request latency by route",
                 &["route"],
+            ),
+            http_connections: gauge(
+                "http_connections",
+                "Open TCP connections (WebSockets included), counted against MAX_CONNECTIONS",
+            ),
+            connections_refused: counter_vec(
+                "http_connections_refused_total",
+                "Connections refused at accept, by limit (full, per_ip)",
+                &["limit"],
+            ),
+            connections_timed_out: counter_vec(
+                "http_connections_timed_out_total",
+                "Connections closed by a timeout, by what was awaited (head, idle, write)",
+                &["waiting"],
             ),
             logins: counter_vec("auth_logins_total", "Login attempts by result", &["result"]),
             active_sessions: gauge(

@@ -71,6 +71,24 @@ struct Conn {
 pub struct Hub {
     users: DashMap<i64, Vec<Conn>>,
     next_id: AtomicU64,
+    /// Sockets per user, counted from the upgrade (before the socket registers) to its end:
+    /// what `MAX_SOCKETS_PER_USER` is checked against.
+    sockets: DashMap<i64, usize>,
+}
+
+/// One of a user's socket places ([`Hub::reserve`]); given back when dropped.
+pub struct SocketSlot {
+    hub: Arc<Hub>,
+    user_id: i64,
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        if let Some(mut n) = self.hub.sockets.get_mut(&self.user_id) {
+            *n = n.saturating_sub(1);
+        }
+        self.hub.sockets.remove_if(&self.user_id, |_, n| *n == 0);
+    }
 }
 
 /// A socket's place in the hub; leaving the hub happens when this is dropped.
@@ -91,6 +109,20 @@ impl Drop for Registration {
 impl Hub {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// Takes one of the user's `max` socket places, or `None` when all are taken. Checked
+    /// and taken in one step, so concurrent upgrades cannot overshoot.
+    pub fn reserve(self: &Arc<Self>, user_id: i64, max: usize) -> Option<SocketSlot> {
+        let mut n = self.sockets.entry(user_id).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(SocketSlot {
+            hub: self.clone(),
+            user_id,
+        })
     }
 
     pub fn register(self: &Arc<Self>, user_id: i64, session_id: i64, queue: usize) -> Registration {
@@ -202,6 +234,20 @@ mod tests {
         assert_eq!(hub.connections(), 2);
         drop(b);
         assert!(!hub.has_user(1));
+    }
+
+    #[test]
+    fn socket_places_are_bounded_per_user_and_given_back() {
+        let hub = Hub::new();
+        let a = hub.reserve(1, 2).unwrap();
+        let _b = hub.reserve(1, 2).unwrap();
+        assert!(hub.reserve(1, 2).is_none());
+        assert!(
+            hub.reserve(2, 2).is_some(),
+            "another user has their own places"
+        );
+        drop(a);
+        assert!(hub.reserve(1, 2).is_some());
     }
 
     #[tokio::test]

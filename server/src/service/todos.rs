@@ -6,12 +6,41 @@
 
 use std::sync::Arc;
 
-use protocol::{StatusFilter, Todo, TodoDescription, TodoTitle, UpdateTodo};
+use protocol::{StatusFilter, TODO_PAGE_MAX, Todo, TodoDescription, TodoTitle, UpdateTodo};
 
 use crate::error::{Error, Result};
 use crate::fanout::bus::Bus;
 use crate::store::todos::{self as store, Change};
 use crate::store::{Db, events, users};
+
+/// The most JSON one page of todos (a `todo.list` ack, a `todo.snapshot` part) may carry
+/// before it is cut. A todo is at most ~70 KB of JSON (10,000 escaped characters of
+/// description), so every frame the server builds from todos stays well under a MiB however
+/// long the list is: big lists are never dropped for their size, they come in more pages.
+pub const PAGE_BYTES: usize = 256 * 1024;
+
+/// One page of `todo.list`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub todos: Vec<Todo>,
+    /// The last todo's id, when more remain.
+    pub next_after: Option<i64>,
+}
+
+/// How many of the first `todos` make one page: at most `limit`, and no more than
+/// [`PAGE_BYTES`] of JSON — but always at least one, so paging always advances.
+pub fn page_len(todos: &[Todo], limit: usize) -> usize {
+    let mut bytes = 0;
+    let mut n = 0;
+    for t in todos.iter().take(limit) {
+        bytes += serde_json::to_string(t).map_or(0, |j| j.len() + 1);
+        if n > 0 && bytes > PAGE_BYTES {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
 
 #[derive(Clone)]
 pub struct Todos {
@@ -109,8 +138,50 @@ impl Todos {
             .ok_or_else(|| Error::not_found("todo"))
     }
 
+    /// All the user's todos (with this status), oldest first: the REST list, bounded by
+    /// `MAX_TODOS_PER_USER`.
     pub async fn list(&self, user_id: i64, status: StatusFilter) -> Result<Vec<Todo>> {
-        Ok(store::list(&self.db, user_id, status).await?)
+        Ok(store::list(&self.db, user_id, status, 0, i64::MAX).await?)
+    }
+
+    /// One page of `todo.list`: the todos with an id above `after`, oldest first, at most
+    /// `limit` ([`TODO_PAGE_MAX`] by default and at most) and at most [`PAGE_BYTES`] of JSON;
+    /// `next_after` when more remain.
+    pub async fn page(
+        &self,
+        user_id: i64,
+        status: StatusFilter,
+        after: Option<i64>,
+        limit: Option<u32>,
+    ) -> Result<Page> {
+        let limit = match limit {
+            Some(0) => {
+                return Err(Error::api(
+                    protocol::ErrorCode::ValidationFailed,
+                    format!("limit: must be between 1 and {TODO_PAGE_MAX}"),
+                ));
+            }
+            Some(n) => n.min(TODO_PAGE_MAX),
+            None => TODO_PAGE_MAX,
+        } as usize;
+        // One more than asked for says whether more remain.
+        let mut todos = store::list(
+            &self.db,
+            user_id,
+            status,
+            after.unwrap_or(0).max(0),
+            limit as i64 + 1,
+        )
+        .await?;
+        let n = page_len(&todos, limit);
+        let next_after = (todos.len() > n).then(|| todos[n - 1].id);
+        todos.truncate(n);
+        Ok(Page { todos, next_after })
+    }
+
+    /// How many todos the user has (with this status).
+    pub async fn count(&self, user_id: i64, status: StatusFilter) -> Result<i64> {
+        Ok(store::count(&self.db, user_id, status).await?)
     }
 
     /// The user's latest event number (what a new socket's `welcome` says).
@@ -118,9 +189,20 @@ impl Todos {
         Ok(users::last_seq(&self.db, user_id).await?)
     }
 
-    /// All todos with the `seq` they reflect.
-    pub async fn snapshot(&self, user_id: i64) -> Result<(i64, Vec<Todo>)> {
-        Ok(store::snapshot(&self.db, user_id).await?)
+    /// All todos as of one `seq`, read in one transaction and cut into the parts of a
+    /// `todo.snapshot` (each at most [`TODO_PAGE_MAX`] todos and [`PAGE_BYTES`] of JSON;
+    /// always at least one part, empty for a user with no todos).
+    pub async fn snapshot(&self, user_id: i64) -> Result<(i64, Vec<Vec<Todo>>)> {
+        let (seq, mut todos) = store::snapshot(&self.db, user_id).await?;
+        let mut parts = Vec::new();
+        while !todos.is_empty() {
+            let rest = todos.split_off(page_len(&todos, TODO_PAGE_MAX as usize));
+            parts.push(std::mem::replace(&mut todos, rest));
+        }
+        if parts.is_empty() {
+            parts.push(Vec::new());
+        }
+        Ok((seq, parts))
     }
 
     /// Logged events after `after_seq` (at most `limit`), or `None` when the log no longer
@@ -133,5 +215,38 @@ impl Todos {
     ) -> Result<Option<Vec<(i64, protocol::TodoEvent)>>> {
         let (evs, complete) = events::after(&self.db, user_id, after_seq, limit).await?;
         Ok(complete.then_some(evs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn todo(id: i64, description_len: usize) -> Todo {
+        let at = chrono::Utc::now();
+        Todo {
+            id,
+            title: format!("t{id}"),
+            description: "d".repeat(description_len),
+            completed: false,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn pages_are_cut_by_count_and_by_bytes_and_always_advance() {
+        let small: Vec<Todo> = (1..=600).map(|i| todo(i, 10)).collect();
+        assert_eq!(page_len(&small, 500), 500);
+        assert_eq!(page_len(&small[..3], 500), 3);
+        assert_eq!(page_len(&[], 500), 0);
+        let big: Vec<Todo> = (1..=100).map(|i| todo(i, 10_000)).collect();
+        let n = page_len(&big, 500);
+        assert!(n > 1 && n < 100, "{n}");
+        let json = serde_json::to_string(&big[..n]).unwrap();
+        assert!(json.len() <= PAGE_BYTES, "{}", json.len());
+        // One todo over the budget still makes a page of one.
+        let huge = vec![todo(1, 300_000)];
+        assert_eq!(page_len(&huge, 500), 1);
     }
 }

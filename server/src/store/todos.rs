@@ -111,19 +111,43 @@ pub async fn get(db: &Db, user_id: i64, id: i64) -> Result<Option<Todo>, sqlx::E
     Ok(row.map(todo))
 }
 
-/// The user's todos, oldest first.
-pub async fn list(db: &Db, user_id: i64, status: StatusFilter) -> Result<Vec<Todo>, sqlx::Error> {
-    const ALL: &str = "SELECT id, title, description, completed, created_at, updated_at FROM todos WHERE user_id = $1 ORDER BY id";
-    const BY_STATUS: &str = "SELECT id, title, description, completed, created_at, updated_at FROM todos WHERE user_id = $1 AND completed = $2 ORDER BY id";
+/// The user's todos with an id above `after`, oldest first, at most `limit` of them (a page:
+/// keyset pagination on the primary key, so a page costs the same wherever it starts).
+pub async fn list(
+    db: &Db,
+    user_id: i64,
+    status: StatusFilter,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<Todo>, sqlx::Error> {
+    const ALL: &str = "SELECT id, title, description, completed, created_at, updated_at FROM todos \
+                       WHERE user_id = $1 AND id > $2 ORDER BY id LIMIT $3";
+    const BY_STATUS: &str = "SELECT id, title, description, completed, created_at, updated_at FROM todos \
+                             WHERE user_id = $1 AND id > $2 AND completed = $4 ORDER BY id LIMIT $3";
     let rows: Vec<Row> = match status {
         StatusFilter::All => {
-            with_pool!(db, pool => sqlx::query_as(ALL).bind(user_id).fetch_all(pool).await)?
+            with_pool!(db, pool => sqlx::query_as(ALL).bind(user_id).bind(after).bind(limit).fetch_all(pool).await)?
         }
         s => {
-            with_pool!(db, pool => sqlx::query_as(BY_STATUS).bind(user_id).bind(s == StatusFilter::Completed).fetch_all(pool).await)?
+            with_pool!(db, pool => sqlx::query_as(BY_STATUS).bind(user_id).bind(after).bind(limit).bind(s == StatusFilter::Completed).fetch_all(pool).await)?
         }
     };
     Ok(rows.into_iter().map(todo).collect())
+}
+
+/// How many todos the user has (with this status).
+pub async fn count(db: &Db, user_id: i64, status: StatusFilter) -> Result<i64, sqlx::Error> {
+    const ALL: &str = "SELECT COUNT(*) FROM todos WHERE user_id = $1";
+    const BY_STATUS: &str = "SELECT COUNT(*) FROM todos WHERE user_id = $1 AND completed = $2";
+    let (n,): (i64,) = match status {
+        StatusFilter::All => {
+            with_pool!(db, pool => sqlx::query_as(ALL).bind(user_id).fetch_one(pool).await)?
+        }
+        s => {
+            with_pool!(db, pool => sqlx::query_as(BY_STATUS).bind(user_id).bind(s == StatusFilter::Completed).fetch_one(pool).await)?
+        }
+    };
+    Ok(n)
 }
 
 /// All todos and the `seq` they reflect, read in one transaction (a consistent snapshot).

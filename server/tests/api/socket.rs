@@ -489,6 +489,7 @@ async fn fifty_sockets_twenty_concurrent_adds_each_no_event_lost_or_duplicated()
     let app = spawn_app_with(|c| {
         c.ws_rate_per_sec = 10_000;
         c.db_max_connections = 8;
+        c.max_sockets_per_user = SOCKETS;
     })
     .await;
     let (_, _, token) = user_with_token(&app).await;

@@ -101,14 +101,30 @@ pub fn finish(state: &AppState, resp: &mut Response, origin: Option<&str>, is_ap
     }
 }
 
-/// The access token from `Authorization: Bearer …` or the `access_token` cookie.
+/// What the `Authorization` header presents: `None` when there is none; `Some(None)` when
+/// there is one that is not exactly one well-formed `Bearer <token>`.
+pub fn bearer(headers: &HeaderMap) -> Option<Option<&str>> {
+    let mut all = headers.get_all(header::AUTHORIZATION).iter();
+    let first = all.next()?;
+    if all.next().is_some() {
+        return Some(None);
+    }
+    let token = first
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|t| !t.is_empty());
+    Some(token)
+}
+
+/// The access token from `Authorization: Bearer …` or the `access_token` cookie. A request
+/// that has an `Authorization` header is judged by it alone: a presented credential that is
+/// bad is never silently replaced by another (a valid cookie next to a bad bearer is a 401).
 pub fn access_token(headers: &HeaderMap) -> Option<&str> {
-    if let Some(v) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        let (scheme, token) = v.split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim());
+    if let Some(presented) = bearer(headers) {
+        return presented;
     }
     headers
         .get_all(header::COOKIE)

@@ -9,9 +9,11 @@
 //! resolution, `405`, authentication, metric names and the OpenAPI paths all come from it.
 
 pub mod auth;
+pub mod client_ip;
 pub mod conversations;
 pub mod cookies;
 pub mod guard;
+pub mod listener;
 pub mod openapi;
 pub mod ops;
 pub mod routes;
@@ -20,7 +22,7 @@ pub mod static_files;
 pub mod todos;
 
 use std::convert::Infallible;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -46,7 +48,7 @@ pub fn filter(state: AppState) -> impl Filter<Extract = (Response,), Error = Inf
         .and(warp::path::full())
         .and(query)
         .and(warp::header::headers_cloned())
-        .and(warp::addr::remote())
+        .and(warp::ext::optional::<listener::ConnInfo>())
         .and(warp::ext::optional::<OnUpgrade>())
         .and(warp::body::stream())
         .then(
@@ -54,12 +56,15 @@ pub fn filter(state: AppState) -> impl Filter<Extract = (Response,), Error = Inf
                   path: warp::path::FullPath,
                   query,
                   headers,
-                  remote: Option<SocketAddr>,
+                  conn: Option<listener::ConnInfo>,
                   upgrade,
                   body| {
                 let state = state.clone();
                 async move {
-                    let client_ip = remote.map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| a.ip());
+                    // Every connection comes through the listener, which names its peer.
+                    let peer = conn.map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |c| c.peer.ip());
+                    let client_ip =
+                        client_ip::client_ip(peer, &headers, &state.config.trusted_proxies);
                     let head = Head {
                         method,
                         path: path.as_str().to_owned(),
@@ -91,7 +96,7 @@ struct Head {
     upgrade: Option<OnUpgrade>,
 }
 
-async fn handle<S, B>(state: AppState, head: Head, body: S) -> Response
+async fn handle<S, B>(state: AppState, head: Head, mut body: S) -> Response
 where
     S: Stream<Item = Result<B, warp::Error>> + Send + Unpin,
     B: Buf,
@@ -117,7 +122,25 @@ where
             .get(http::header::ORIGIN)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let mut resp = respond(&state, head, resolved, body).await;
+        let deadline = tokio::time::Instant::now() + state.config.body_read_timeout;
+        let declared_too_large = head
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+            .is_some_and(|n| n > state.config.max_body_bytes);
+        let mut resp = respond(&state, head, resolved, &mut body, deadline).await;
+        // An answer given before the body was read (an early 403, 404, 405, 413…) still
+        // drains it, within the body limits, so the connection stays usable; past them the
+        // connection is closed after the answer (gracefully: see `listener`).
+        if declared_too_large
+            || drain(&mut body, state.config.max_body_bytes, deadline)
+                .await
+                .is_err()
+        {
+            resp.headers_mut()
+                .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        }
         let is_app = route.is_some_and(routes::Route::is_web_client);
         guard::finish(&state, &mut resp, origin.as_deref(), is_app);
         let status = resp.status().as_u16();
@@ -147,7 +170,13 @@ where
     .await
 }
 
-async fn respond<S, B>(state: &AppState, head: Head, resolved: Resolved, body: S) -> Response
+async fn respond<S, B>(
+    state: &AppState,
+    head: Head,
+    resolved: Resolved,
+    body: &mut S,
+    deadline: tokio::time::Instant,
+) -> Response
 where
     S: Stream<Item = Result<B, warp::Error>> + Send + Unpin,
     B: Buf,
@@ -181,7 +210,7 @@ where
             return resp;
         }
     };
-    let body = match read_body(&head.headers, body, state.config.max_body_bytes).await {
+    let body = match read_body(&head.headers, body, state.config.max_body_bytes, deadline).await {
         Ok(b) => b,
         Err(e) => return error_response(&e),
     };
@@ -201,8 +230,16 @@ where
     }
 }
 
-/// Reads the body, refusing (413) as soon as it passes `limit`, by header or by count.
-async fn read_body<S, B>(headers: &HeaderMap, mut body: S, limit: usize) -> Result<Bytes, Error>
+/// Reads the body into a buffer that grows with what arrives (a `Content-Length` is a claim,
+/// not an allocation), refusing it (413) as soon as it passes `limit` by header or by count,
+/// and (408) when it has not all arrived by `deadline` (`BODY_READ_TIMEOUT_SECS` after the
+/// headers: a body that stalls, or trickles, holds nothing for longer).
+async fn read_body<S, B>(
+    headers: &HeaderMap,
+    body: &mut S,
+    limit: usize,
+    deadline: tokio::time::Instant,
+) -> Result<Bytes, Error>
 where
     S: Stream<Item = Result<B, warp::Error>> + Send + Unpin,
     B: Buf,
@@ -220,8 +257,18 @@ where
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0));
-    while let Some(chunk) = body.next().await {
+    let mut buf = BytesMut::new();
+    loop {
+        let chunk = match tokio::time::timeout_at(deadline, body.next()).await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => return Ok(buf.freeze()),
+            Err(_) => {
+                return Err(Error::api(
+                    ErrorCode::RequestTimeout,
+                    "the request body did not arrive in time",
+                ));
+            }
+        };
         let mut chunk =
             chunk.map_err(|e| Error::bad_request(format!("could not read the body: {e}")))?;
         if buf.len() + chunk.remaining() > limit {
@@ -234,5 +281,26 @@ where
             chunk.advance(n);
         }
     }
-    Ok(buf.freeze())
+}
+
+/// Reads and discards what is left of a body: at most `limit` bytes, until `deadline`. An
+/// error means the body is not over (too long, too slow, or broken).
+async fn drain<S, B>(body: &mut S, limit: usize, deadline: tokio::time::Instant) -> Result<(), ()>
+where
+    S: Stream<Item = Result<B, warp::Error>> + Send + Unpin,
+    B: Buf,
+{
+    let mut seen = 0usize;
+    loop {
+        match tokio::time::timeout_at(deadline, body.next()).await {
+            Ok(None) => return Ok(()),
+            Ok(Some(Ok(chunk))) => {
+                seen += chunk.remaining();
+                if seen > limit {
+                    return Err(());
+                }
+            }
+            Ok(Some(Err(_))) | Err(_) => return Err(()),
+        }
+    }
 }

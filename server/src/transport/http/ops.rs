@@ -4,8 +4,11 @@ use http::StatusCode;
 use serde_json::json;
 use warp::reply::Response;
 
+use secrecy::ExposeSecret;
+
 use crate::error::Result;
 use crate::metrics::metrics as registry;
+use crate::service::auth::tokens;
 use crate::state::AppState;
 use crate::transport::reply::{json, with_type};
 use crate::transport::request::Request;
@@ -43,8 +46,22 @@ fn unavailable() -> Response {
     ))
 }
 
-/// Prometheus text. The session gauge is refreshed from the database at scrape time.
-pub async fn metrics(state: &AppState, _req: Request) -> Result<Response> {
+/// Prometheus text. The session gauge is refreshed from the database at scrape time. With
+/// `METRICS_TOKEN` set, only `Authorization: Bearer <that token>` may read it (401 otherwise).
+pub async fn metrics(state: &AppState, req: Request) -> Result<Response> {
+    if let Some(expected) = &state.config.metrics_token {
+        let presented = super::guard::bearer(&req.headers).flatten();
+        // Compared as digests: equal length, constant time.
+        let ok = presented.is_some_and(|p| {
+            tokens::same_hash(
+                &tokens::hash_secret(p),
+                &tokens::hash_secret(expected.expose_secret()),
+            )
+        });
+        if !ok {
+            return Err(crate::error::Error::unauthenticated());
+        }
+    }
     if let Ok(n) = state.auth.active_sessions().await {
         registry().active_sessions.set(n);
     }

@@ -192,6 +192,19 @@ pub async fn dispatch(state: &AppState, route: &Route, req: Request) -> Result<R
         Handler::Public(handler) => handler(state, req).await,
         Handler::Session(handler) => {
             let caller = guard::authenticate(state, &req.headers).await?;
+            if !matches!(req.method, Method::GET | Method::HEAD)
+                && let Err(wait) = state.ws_limiter.check_key(&caller.user_id)
+            {
+                // Writes share the user's socket budget (`WS_RATE_PER_SEC`): REST is not a
+                // way around the socket's limit.
+                let wait = wait.wait_time_from(governor::clock::Clock::now(
+                    &governor::clock::DefaultClock::default(),
+                ));
+                return Ok(crate::transport::reply::rate_limited(
+                    wait.as_secs_f64().ceil().max(1.0) as u64,
+                    "too many changes; slow down",
+                ));
+            }
             handler(state, caller, req).await
         }
     }

@@ -13,11 +13,19 @@ pub(super) async fn execute(
 ) -> Result<AckResult> {
     let todos = &state.todos;
     Ok(match msg {
-        // Paging is added with the socket's size limits; the whole list answers for now.
-        ClientMessage::TodoList { status, .. } => AckResult::Todos {
-            todos: todos.list(user_id, status.unwrap_or_default()).await?,
-            next_after: None,
-        },
+        ClientMessage::TodoList {
+            status,
+            after,
+            limit,
+        } => {
+            let page = todos
+                .page(user_id, status.unwrap_or_default(), after, limit)
+                .await?;
+            AckResult::Todos {
+                todos: page.todos,
+                next_after: page.next_after,
+            }
+        }
         ClientMessage::TodoAdd { title, description } => AckResult::Todo {
             todo: todos
                 .create(user_id, &title, description.as_deref())

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use futures_util::stream::SplitStream;
 use futures_util::{SinkExt, StreamExt};
 use protocol::{
     AckResult, ClientFrame, ClientMessage, ErrorCode, PROTOCOL_VERSION, ServerMessage, TodoEvent,
@@ -17,7 +18,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::commands::{execute, reply_for};
 use crate::error::{Error, Result};
-use crate::fanout::hub::{Frame, Kick, Outbound, Registration};
+use crate::fanout::hub::{Frame, Kick, Outbound, Registration, SocketSlot};
 use crate::metrics::metrics;
 use crate::state::AppState;
 use crate::transport::request::Caller;
@@ -28,6 +29,8 @@ const MAX_REPLAY: i64 = 1000;
 const RATE_STRIKES: u32 = 20;
 /// A write that takes longer than this means the peer stopped reading.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a closing socket waits for the client's Close frame.
+const CLOSE_WAIT: Duration = Duration::from_secs(3);
 /// How long an event may wait for an earlier one before the log is read.
 const GAP_WAIT: Duration = Duration::from_millis(500);
 /// Events buffered behind a gap before the log is read at once.
@@ -58,7 +61,15 @@ struct Conn {
     strikes: u32,
 }
 
-pub(super) async fn run(state: AppState, who: Caller, user: protocol::User, ws: Ws) {
+/// Serves one socket until it ends. `_slot` is its place in the user's `MAX_SOCKETS_PER_USER`,
+/// given back when this returns.
+pub(super) async fn run(
+    state: AppState,
+    who: Caller,
+    user: protocol::User,
+    ws: Ws,
+    _slot: SocketSlot,
+) {
     let mut reg = state
         .hub
         .register(who.user_id, who.session_id, state.config.ws_send_queue);
@@ -97,21 +108,16 @@ pub(super) async fn run(state: AppState, who: Caller, user: protocol::User, ws: 
         }
     };
     let reason = match end {
-        End::Gone => "peer",
+        End::Gone => {
+            // Flushes the reply to a Close the client started.
+            let _ = tokio::time::timeout(Duration::from_secs(1), conn.sink.close()).await;
+            "peer"
+        }
         End::Close(code, why) => {
-            let frame = CloseFrame {
-                code: CloseCode::from(code),
-                reason: why.into(),
-            };
-            let _ = tokio::time::timeout(
-                Duration::from_secs(2),
-                conn.sink.send(Message::Close(Some(frame))),
-            )
-            .await;
+            conn.close(&mut stream, code, why).await;
             why
         }
     };
-    let _ = tokio::time::timeout(Duration::from_secs(1), conn.sink.close()).await;
     metrics()
         .ws_closed
         .with_label_values(&[close_label(reason)])
@@ -133,11 +139,7 @@ fn close_label(reason: &str) -> &'static str {
 }
 
 impl Conn {
-    async fn serve(
-        &mut self,
-        stream: &mut futures_util::stream::SplitStream<Ws>,
-        reg: &mut Registration,
-    ) -> End {
+    async fn serve(&mut self, stream: &mut SplitStream<Ws>, reg: &mut Registration) -> End {
         let cfg = self.state.config.clone();
         let session_end = Instant::now()
             + (self.who.session_expires_at - chrono::Utc::now())
@@ -188,14 +190,10 @@ impl Conn {
                             Step::Run(cmd) => inflight = Some(cmd),
                             Step::End(end) => return end,
                         },
-                        Some(Ok(Message::Binary(_))) => {
-                            let e = ServerMessage::Error {
-                                id: None,
-                                code: ErrorCode::BadRequest,
-                                message: "binary frames are not supported; send JSON text".into(),
-                            };
-                            if self.send(&e).await.is_err() { return End::Gone }
-                        }
+                        Some(Ok(Message::Binary(_))) => match self.on_binary().await {
+                            Step::End(end) => return end,
+                            Step::Continue | Step::Run(_) => {}
+                        },
                         Some(Ok(_)) => {} // ping (answered by tungstenite), pong, raw frame
                         Some(Err(tungstenite::Error::Capacity(_))) => {
                             return End::Close(close::TOO_BIG, "frame too large");
@@ -218,6 +216,34 @@ impl Conn {
                 }
             }
         }
+    }
+
+    /// Closes as RFC 6455 §7 asks: our Close frame, then keep reading — and discarding — until
+    /// the client's Close (or [`CLOSE_WAIT`]). A client that is still sending when we close
+    /// thus reads our code and reason; dropping the connection with its frames unread would
+    /// make the kernel reset it and destroy our Close on the way (the client would see 1006).
+    /// After a frame too large the stream cannot be parsed any further: the connection's own
+    /// lingering close (see `transport::http::listener`) discards what is still coming.
+    async fn close(&mut self, stream: &mut SplitStream<Ws>, code: u16, why: &'static str) {
+        let deadline = Instant::now() + CLOSE_WAIT;
+        let frame = CloseFrame {
+            code: CloseCode::from(code),
+            reason: why.into(),
+        };
+        let sent = tokio::time::timeout_at(deadline, self.sink.send(Message::Close(Some(frame))))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        if sent && code != close::TOO_BIG {
+            let _ = tokio::time::timeout_at(deadline, async {
+                while let Some(Ok(msg)) = stream.next().await {
+                    if matches!(msg, Message::Close(_)) {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.sink.close()).await;
     }
 
     async fn kicked(&mut self, why: Kick) -> End {
@@ -316,16 +342,19 @@ impl Conn {
         Ok(())
     }
 
+    /// Sends a snapshot, in as many parts as it takes (every part but the last says `more`),
+    /// all with the `seq` it reflects.
     async fn send_snapshot(&mut self) -> std::result::Result<(), ()> {
         match self.state.todos.snapshot(self.who.user_id).await {
-            Ok((seq, todos)) => {
+            Ok((seq, parts)) => {
                 self.last_seq = self.last_seq.max(seq);
-                self.send(&ServerMessage::TodoSnapshot {
-                    seq,
-                    todos,
-                    more: false,
-                })
-                .await
+                let last = parts.len().saturating_sub(1);
+                for (i, todos) in parts.into_iter().enumerate() {
+                    let more = i < last;
+                    self.send(&ServerMessage::TodoSnapshot { seq, todos, more })
+                        .await?;
+                }
+                Ok(())
             }
             Err(e) => {
                 tracing::warn!(error = %e.to_api(), "socket: cannot read a snapshot");
@@ -334,48 +363,56 @@ impl Conn {
         }
     }
 
-    /// Handles one text frame: answers it at once, or hands back the command to run.
-    async fn on_text(&mut self, text: &str) -> Step {
-        let value: serde_json::Value = match serde_json::from_str(text) {
-            Ok(v) => v,
-            Err(e) => {
-                return self
-                    .reply_error(None, Error::bad_request(format!("not JSON: {e}")))
-                    .await;
-            }
-        };
-        let id = value.get("id").and_then(|v| v.as_str()).map(str::to_owned);
-        let kind = value
-            .get("type")
-            .and_then(|t| t.as_str())
-            .unwrap_or("")
-            .to_owned();
-        let frame: ClientFrame = match serde_json::from_value(value) {
-            Ok(f) => f,
-            Err(e) => {
-                let msg = if protocol::CLIENT_TYPES.contains(&kind.as_str()) {
-                    format!("bad {kind} message: {e}")
-                } else if kind.is_empty() {
-                    "a message needs a \"type\"".to_owned()
-                } else {
-                    format!("unknown message type {kind:?}")
-                };
-                return self.reply_error(id, Error::bad_request(msg)).await;
-            }
-        };
+    /// Spends one message of the user's budget (`WS_RATE_PER_SEC`, shared with the user's
+    /// other sockets and REST writes) — for every frame, well-formed or not, so a flood of
+    /// garbage is refused and closed like any other. Over the budget the frame is answered
+    /// `rate_limited`; after [`RATE_STRIKES`] refusals in a row the socket is closed with 4029.
+    async fn spend(&mut self, id: &Option<String>) -> Option<Step> {
+        if self.state.ws_limiter.check_key(&self.who.user_id).is_ok() {
+            self.strikes = 0;
+            return None;
+        }
+        self.strikes += 1;
+        if self.strikes >= RATE_STRIKES {
+            return Some(Step::End(End::Close(close::RATE_LIMITED, "rate limited")));
+        }
+        let e = Error::api(ErrorCode::RateLimited, "too many messages; slow down");
+        Some(self.reply_error(id.clone(), e).await)
+    }
+
+    /// A binary frame: counted, and answered `bad_request`.
+    async fn on_binary(&mut self) -> Step {
         metrics()
             .ws_messages_in
-            .with_label_values(&[frame.msg.kind()])
+            .with_label_values(&["invalid"])
             .inc();
-        if self.state.ws_limiter.check_key(&self.who.user_id).is_err() {
-            self.strikes += 1;
-            if self.strikes >= RATE_STRIKES {
-                return Step::End(End::Close(close::RATE_LIMITED, "rate limited"));
-            }
-            let e = Error::api(ErrorCode::RateLimited, "too many messages; slow down");
-            return self.reply_error(id, e).await;
+        if let Some(step) = self.spend(&None).await {
+            return step;
         }
-        self.strikes = 0;
+        let e = Error::bad_request("binary frames are not supported; send JSON text");
+        self.reply_error(None, e).await
+    }
+
+    /// Handles one text frame: answers it at once, or hands back the command to run.
+    async fn on_text(&mut self, text: &str) -> Step {
+        // The id first, from a parse that skips over every other value without interpreting
+        // it: a frame whose numbers cannot be represented (`1e400`) is still answered with
+        // its id.
+        #[derive(serde::Deserialize)]
+        struct IdOnly {
+            id: Option<String>,
+        }
+        let id = serde_json::from_str::<IdOnly>(text).ok().and_then(|f| f.id);
+        let frame = parse_frame(text);
+        let label = frame.as_ref().map_or("invalid", |f| f.msg.kind());
+        metrics().ws_messages_in.with_label_values(&[label]).inc();
+        if let Some(step) = self.spend(&id).await {
+            return step;
+        }
+        let frame = match frame {
+            Ok(f) => f,
+            Err(e) => return self.reply_error(id, e).await,
+        };
         match frame.msg {
             ClientMessage::Ping => self.reply(ServerMessage::Pong { id }).await,
             // Resume writes the replay itself, in order, before anything else goes out.
@@ -418,8 +455,8 @@ impl Conn {
             return Ok(());
         };
         let latest = self.state.todos.latest_seq(self.who.user_id).await?;
-        let too_far = latest - client_seq > MAX_REPLAY;
-        if client_seq < 0 || client_seq > latest || too_far {
+        // Negative or from the future first: `latest - client_seq` cannot overflow after it.
+        if client_seq < 0 || client_seq > latest || latest - client_seq > MAX_REPLAY {
             self.send_snapshot()
                 .await
                 .map_err(|()| Error::Internal(anyhow::anyhow!("socket closed")))?;
@@ -454,4 +491,24 @@ enum Step {
     Continue,
     Run(Command),
     End(End),
+}
+
+/// A text frame as a client message, or the `bad_request` that says what is wrong with it.
+fn parse_frame(text: &str) -> Result<ClientFrame> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| Error::bad_request(format!("not JSON: {e}")))?;
+    let kind = value
+        .get("type")
+        .and_then(|t| t.as_str())
+        .unwrap_or("")
+        .to_owned();
+    serde_json::from_value(value).map_err(|e| {
+        Error::bad_request(if protocol::CLIENT_TYPES.contains(&kind.as_str()) {
+            format!("bad {kind} message: {e}")
+        } else if kind.is_empty() {
+            "a message needs a \"type\"".to_owned()
+        } else {
+            format!("unknown message type {kind:?}")
+        })
+    })
 }

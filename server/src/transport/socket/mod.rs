@@ -21,6 +21,7 @@ use warp::reply::Response;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::transport::request::{Caller, Request};
+use protocol::ErrorCode;
 
 /// `GET /ws`: 401 without a valid session, 400 if it is not a WebSocket handshake, else 101.
 pub async fn upgrade(state: &AppState, who: Caller, req: Request) -> Result<Response> {
@@ -44,6 +45,18 @@ pub async fn upgrade(state: &AppState, who: Caller, req: Request) -> Result<Resp
             "expected a WebSocket upgrade (version 13)",
         ));
     };
+    let slot = state
+        .hub
+        .reserve(who.user_id, state.config.max_sockets_per_user)
+        .ok_or_else(|| {
+            Error::api(
+                ErrorCode::QuotaExceeded,
+                format!(
+                    "at most {} open sockets per user; close one first",
+                    state.config.max_sockets_per_user
+                ),
+            )
+        })?;
     let user = state.auth.user(who.user_id).await?;
     let state2 = state.clone();
     let span = tracing::info_span!("ws", user_id = who.user_id, session_id = who.session_id);
@@ -56,10 +69,13 @@ pub async fn upgrade(state: &AppState, who: Caller, req: Request) -> Result<Resp
                     return;
                 }
             };
+            // No cap on the write buffer: each send waits for its flush, so the buffer never
+            // holds more than the frame being written, and every frame the server builds is
+            // bounded (lists and snapshots are paged, see `service::todos::PAGE_BYTES`). A cap
+            // below a frame's size would drop that frame — and the socket with it.
             let config = WebSocketConfig::default()
                 .read_buffer_size(4096)
                 .write_buffer_size(0)
-                .max_write_buffer_size(1 << 20)
                 .max_message_size(Some(state2.config.ws_max_message_bytes))
                 .max_frame_size(Some(state2.config.ws_max_message_bytes));
             let ws = WebSocketStream::from_raw_socket(
@@ -68,7 +84,7 @@ pub async fn upgrade(state: &AppState, who: Caller, req: Request) -> Result<Resp
                 Some(config),
             )
             .await;
-            conn::run(state2, who, user, ws).await;
+            conn::run(state2, who, user, ws, slot).await;
         }
         .instrument(span),
     );
