@@ -26,6 +26,9 @@ pub const ACCESS_COOKIE: &str = "access_token";
 pub const REFRESH_COOKIE: &str = "refresh_token";
 /// The path the refresh cookie is scoped to.
 pub const REFRESH_COOKIE_PATH: &str = "/api/auth";
+/// Name of the cookie a browser keeps after logging in (`Path=/api/auth`, a year): at its next
+/// login it gives that browser its own failed-login budget for the account.
+pub const DEVICE_COOKIE: &str = "device";
 
 /// WebSocket close codes used by the server.
 pub mod close {

@@ -85,13 +85,17 @@ impl TodoDescription {
     }
 }
 
-/// An email address, trimmed and lower-cased (emails compare case-insensitively).
+/// An email address, trimmed, lower-cased and in Unicode NFC: emails compare
+/// case-insensitively, and two spellings of the same characters (a precomposed `é` or `e` +
+/// a combining accent) are one address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        let e = raw.trim().to_lowercase();
+        use unicode_normalization::UnicodeNormalization;
+        // Lower-casing can leave a string that is not NFC, so normalise after it.
+        let e: String = raw.trim().to_lowercase().nfc().collect();
         let bad = || invalid("email", "must be a valid email address");
         if e.is_empty()
             || e.len() > EMAIL_MAX_LEN
@@ -224,6 +228,18 @@ mod tests {
         ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn emails_that_differ_only_in_normalization_are_one() {
+        let composed = Email::parse("jos\u{e9}@example.com").unwrap();
+        let decomposed = Email::parse("jose\u{301}@example.com").unwrap();
+        assert_eq!(composed, decomposed);
+        assert_eq!(
+            Email::parse("JOSE\u{301}@EXAMPLE.COM").unwrap(),
+            composed,
+            "and case-insensitively"
+        );
     }
 
     #[test]

@@ -21,6 +21,10 @@ async fn main() -> ExitCode {
         }
     };
     server::telemetry::init(&config.log_filter, config.log_format);
+    // One descriptor per connection: use what the hard limit allows (MAX_CONNECTIONS, when not
+    // set, is derived from the result).
+    let fds = server::config::raise_fd_limit();
+    tracing::info!(open_files = fds, "file-descriptor limit");
     let app = match App::spawn(config).await {
         Ok(app) => app,
         Err(e) => {

@@ -1529,7 +1529,11 @@ fn describe_list(result: &Value) -> String {
         }
         .to_owned();
     }
-    let n = todos.len();
+    // `count` is how many there are; the list shows the first of them.
+    let n = result
+        .get("count")
+        .and_then(Value::as_u64)
+        .map_or(todos.len(), |c| c as usize);
     let plural = if n == 1 { "task" } else { "tasks" };
     let mut out = match status {
         StatusFilter::All => format!("You have {n} {plural}:"),
@@ -1543,6 +1547,9 @@ fn describe_list(result: &Value) -> String {
             ""
         };
         out.push_str(&format!("\n- #{} {}{done}", t.id, t.title));
+    }
+    if n > todos.len() {
+        out.push_str(&format!("\n…and {} more.", n - todos.len()));
     }
     out
 }

@@ -48,11 +48,33 @@ fn message(
     })
 }
 
-pub async fn create(db: &Db, user_id: i64, title: &str) -> Result<Conversation, sqlx::Error> {
-    const SQL: &str = "INSERT INTO conversations (user_id, title, created_at, updated_at) VALUES ($1, $2, $3, $3) \
-                       RETURNING id, title, created_at, updated_at";
-    let row: ConvRow = with_pool!(db, pool => sqlx::query_as(SQL).bind(user_id).bind(title).bind(now()).fetch_one(pool).await)?;
-    Ok(conversation(row))
+/// Creates a conversation unless the user already has `max`: `None` then.
+///
+/// The count and the insert are one transaction that first writes the user's row, which
+/// serialises the user's creations on both databases (PostgreSQL's row lock, SQLite's single
+/// writer): concurrent creations cannot overshoot the quota.
+pub async fn create(
+    db: &Db,
+    user_id: i64,
+    title: &str,
+    max: i64,
+) -> Result<Option<Conversation>, sqlx::Error> {
+    const LOCK: &str = "UPDATE users SET last_seq = last_seq WHERE id = $1";
+    const COUNT: &str = "SELECT COUNT(*) FROM conversations WHERE user_id = $1";
+    const INSERT: &str = "INSERT INTO conversations (user_id, title, created_at, updated_at) VALUES ($1, $2, $3, $3) \
+                          RETURNING id, title, created_at, updated_at";
+    with_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        sqlx::query(LOCK).bind(user_id).execute(&mut *tx).await?;
+        let (n,): (i64,) = sqlx::query_as(COUNT).bind(user_id).fetch_one(&mut *tx).await?;
+        if n >= max {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let row: ConvRow = sqlx::query_as(INSERT).bind(user_id).bind(title).bind(now()).fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(Some(conversation(row)))
+    })
 }
 
 pub async fn get(db: &Db, user_id: i64, id: i64) -> Result<Option<Conversation>, sqlx::Error> {

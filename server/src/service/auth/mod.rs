@@ -23,7 +23,7 @@ use crate::fanout::bus::Bus;
 use crate::metrics::metrics;
 pub use crate::store::sessions::Device;
 use crate::store::{Db, sessions, users};
-use limits::{AuthLimits, RetryAfter};
+use limits::{AuthLimits, RetryAfter, Source};
 use password::Hasher;
 use tokens::{AccessClaims, Tokens};
 
@@ -45,6 +45,15 @@ pub struct Issued {
     pub access_token: String,
     pub access_expires_at: DateTime<Utc>,
     pub refresh_token: String,
+    /// For a login or register: the device token this browser keeps (see `limits`).
+    pub device_token: Option<String>,
+}
+
+/// Where a login comes from: the client's address and the device token it shows, if any.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginFrom<'a> {
+    pub ip: IpAddr,
+    pub device_token: Option<&'a str>,
 }
 
 #[derive(Clone)]
@@ -94,7 +103,7 @@ impl Auth {
                     "email: an account with this email already exists",
                 )
             })?;
-        let issued = self.open_session(user, device).await?;
+        let issued = self.open_session(user, device, &email).await?;
         tracing::info!(user_id = issued.user.id, "registered");
         Ok(issued)
     }
@@ -105,33 +114,59 @@ impl Auth {
     }
 
     /// Checks the password and opens a session. Unknown email, malformed email and wrong
-    /// password give the same answer after the same work (one argon2 verification either way);
-    /// an account with too many recent failures is refused before any work.
-    pub async fn login(&self, email: &str, password: &str, device: &Device<'_>) -> Result<Login> {
+    /// password give the same answer after the same work (one argon2 verification either way).
+    /// A source (address, or known device) whose failures for this account are spent is
+    /// refused before any work — other sources are not (see `limits`).
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        device: &Device<'_>,
+        from: LoginFrom<'_>,
+    ) -> Result<Login> {
         let Ok(email) = Email::parse(email) else {
             metrics().logins.with_label_values(&["failure"]).inc();
             return Ok(Login::Invalid);
         };
-        if let Err(wait) = self.limits.check_account(email.as_str()) {
-            metrics().logins.with_label_values(&["locked"]).inc();
-            return Ok(Login::Locked(wait));
+        let source = match from
+            .device_token
+            .and_then(|t| self.tokens.device_id(email.as_str(), t))
+        {
+            Some(id) => Source::Device(id.to_owned()),
+            None => Source::Address(from.ip),
+        };
+        let attempt = match self.limits.begin_login(email.as_str(), source) {
+            Ok(a) => a,
+            Err(wait) => {
+                metrics().logins.with_label_values(&["locked"]).inc();
+                return Ok(Login::Locked(wait));
+            }
+        };
+        let checked = async {
+            let found = users::by_email(&self.db, email.as_str()).await?;
+            let ok = self
+                .hasher
+                .verify(password, found.as_ref().map(|(_, h)| h.as_str()))
+                .await?;
+            Ok::<_, Error>(found.filter(|_| ok).map(|(user, _)| user))
         }
-        let found = users::by_email(&self.db, email.as_str()).await?;
-        let ok = self
-            .hasher
-            .verify(password, found.as_ref().map(|(_, h)| h.as_str()))
-            .await?;
-        match found {
-            Some((user, _)) if ok => {
-                let issued = self.open_session(user, device).await?;
+        .await;
+        match checked {
+            Ok(Some(user)) => {
+                self.limits.succeeded(attempt);
+                let issued = self.open_session(user, device, &email).await?;
                 metrics().logins.with_label_values(&["success"]).inc();
                 tracing::info!(user_id = issued.user.id, "logged in");
                 Ok(Login::Issued(issued))
             }
-            _ => {
+            Ok(None) => {
                 metrics().logins.with_label_values(&["failure"]).inc();
-                self.limits.record_failure(email.as_str());
                 Ok(Login::Invalid)
+            }
+            Err(e) => {
+                // Our failure, not the client's: it costs them nothing.
+                self.limits.succeeded(attempt);
+                Err(e)
             }
         }
     }
@@ -141,7 +176,7 @@ impl Auth {
         self.limits.housekeeping();
     }
 
-    async fn open_session(&self, user: User, device: &Device<'_>) -> Result<Issued> {
+    async fn open_session(&self, user: User, device: &Device<'_>, email: &Email) -> Result<Issued> {
         let (secret, hash) = tokens::new_refresh_secret();
         let session = sessions::insert(
             &self.db,
@@ -157,6 +192,7 @@ impl Auth {
             access_token,
             access_expires_at,
             refresh_token: self.tokens.refresh_token(session.id, &secret),
+            device_token: Some(self.tokens.device_token(email.as_str())),
         })
     }
 
@@ -237,6 +273,7 @@ impl Auth {
             access_token,
             access_expires_at,
             refresh_token: self.tokens.refresh_token(session.id, &secret),
+            device_token: None,
         }))
     }
 

@@ -20,7 +20,14 @@ pub struct Claims {
     pub exp: i64,
     pub iss: String,
     pub aud: String,
+    /// Not before: never issued by this server, but honoured when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
 }
+
+/// How far in the future an `iat` may be (clocks of several instances differ a little);
+/// beyond it the token is refused.
+const IAT_SKEW_SECS: i64 = 5;
 
 /// Signs and checks access tokens with one pinned algorithm.
 #[derive(Clone)]
@@ -49,6 +56,7 @@ impl Tokens {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
         validation.validate_exp = true;
+        validation.validate_nbf = true;
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
@@ -86,6 +94,25 @@ impl Tokens {
         parse_refresh(body)
     }
 
+    /// A device token for a browser that just logged in to `email`:
+    /// `<random id>.<MAC over the email and the id>`. Shown at a later login for the same
+    /// account, it gives that browser its own failure budget (see `limits`), so an attacker on
+    /// the same address cannot slow its owner down.
+    pub fn device_token(&self, email: &str) -> String {
+        let id = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>());
+        let mac =
+            URL_SAFE_NO_PAD.encode(hmac_sha256(&self.refresh_key, &device_message(email, &id)));
+        format!("{id}.{mac}")
+    }
+
+    /// The device id of a token [`Tokens::device_token`] issued for `email`, or `None`.
+    pub fn device_id<'a>(&self, email: &str, token: &'a str) -> Option<&'a str> {
+        let (id, mac) = token.split_once('.')?;
+        let expected =
+            URL_SAFE_NO_PAD.encode(hmac_sha256(&self.refresh_key, &device_message(email, id)));
+        same_hash(mac, &expected).then_some(id)
+    }
+
     /// A new access token for this session, and when it expires.
     pub fn issue(&self, user_id: i64, session_id: i64) -> anyhow::Result<(String, DateTime<Utc>)> {
         let now = Utc::now();
@@ -97,6 +124,7 @@ impl Tokens {
             exp: exp.timestamp(),
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
+            nbf: None,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
         let exp = DateTime::from_timestamp(claims.exp, 0).unwrap_or(exp);
@@ -110,12 +138,23 @@ impl Tokens {
             .map_err(|e| tracing::debug!(error = %e, "access token refused"))
             .ok()?;
         let c = data.claims;
+        // A token that says it was issued in the future was not issued by us (or our clock).
+        if c.iat > Utc::now().timestamp() + IAT_SKEW_SECS {
+            tracing::debug!(iat = c.iat, "access token refused: issued in the future");
+            return None;
+        }
         Some(AccessClaims {
             user_id: c.sub.parse().ok()?,
             session_id: c.sid,
             expires_at: DateTime::from_timestamp(c.exp, 0)?,
         })
     }
+}
+
+/// What a device token's MAC covers. The `device` prefix keeps it apart from refresh tokens,
+/// which are MACed with the same key and start with a session id.
+fn device_message(email: &str, id: &str) -> Vec<u8> {
+    format!("device\0{email}\0{id}").into_bytes()
 }
 
 /// A refresh token is `<session id>.<32 random bytes, base64url>.<mac>` (see
@@ -211,6 +250,7 @@ mod tests {
             exp: Utc::now().timestamp() - 1,
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
+            nbf: None,
         };
         let jwt = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
@@ -219,6 +259,53 @@ mod tests {
         )
         .unwrap();
         assert!(t.verify(&jwt).is_none());
+    }
+
+    #[test]
+    fn tokens_not_yet_valid_or_issued_in_the_future_are_refused() {
+        let key = [7u8; 32];
+        let t = Tokens::new(&key, Duration::from_secs(60));
+        let now = Utc::now().timestamp();
+        let sign = |iat: i64, nbf: Option<i64>| {
+            let claims = Claims {
+                sub: "1".into(),
+                sid: 1,
+                iat,
+                exp: now + 600,
+                iss: ISSUER.into(),
+                aud: AUDIENCE.into(),
+                nbf,
+            };
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(&key),
+            )
+            .unwrap()
+        };
+        assert!(
+            t.verify(&sign(now, None)).is_some(),
+            "the control is accepted"
+        );
+        assert!(t.verify(&sign(now, Some(now - 1))).is_some());
+        assert!(t.verify(&sign(now, Some(now + 120))).is_none(), "nbf ahead");
+        assert!(t.verify(&sign(now + 120, None)).is_none(), "iat ahead");
+    }
+
+    #[test]
+    fn device_tokens_belong_to_their_account() {
+        let t = Tokens::new(&[7u8; 32], Duration::from_secs(60));
+        let token = t.device_token("a@b.co");
+        let id = t.device_id("a@b.co", &token).unwrap();
+        assert_eq!(id, token.split('.').next().unwrap());
+        assert!(t.device_id("other@b.co", &token).is_none());
+        assert!(t.device_id("a@b.co", "x.y").is_none());
+        assert!(
+            Tokens::new(&[8u8; 32], Duration::from_secs(60))
+                .device_id("a@b.co", &token)
+                .is_none()
+        );
+        assert_ne!(t.device_token("a@b.co"), token, "each device its own id");
     }
 
     #[test]

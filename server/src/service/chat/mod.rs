@@ -73,6 +73,8 @@ struct Inner {
     running: DashMap<i64, Running>,
     limiter: DefaultKeyedRateLimiter<i64>,
     next_turn: AtomicU64,
+    /// `MAX_CONVERSATIONS_PER_USER`.
+    max_conversations: i64,
 }
 
 struct Running {
@@ -112,6 +114,7 @@ impl Chat {
             running: DashMap::new(),
             limiter: RateLimiter::keyed(Quota::per_minute(per_min)),
             next_turn: AtomicU64::new(1),
+            max_conversations: config.max_conversations_per_user,
         });
         // Cancels that other instances received for turns running here. The task ends when
         // the bus (and so the sender) is gone.
@@ -153,7 +156,8 @@ impl Chat {
     /// Starts a turn and returns the conversation id at once (a new conversation when
     /// `conversation_id` is `None`, titled from `text`). The answer streams to the user's
     /// sockets. Errors: `validation_failed` (text), `rate_limited`, `not_found` (not the user's
-    /// conversation), `conflict` (that conversation is already answering).
+    /// conversation), `conflict` (that conversation is already answering), `quota_exceeded`
+    /// (a new conversation past `MAX_CONVERSATIONS_PER_USER`).
     pub async fn send(
         &self,
         user_id: i64,
@@ -181,8 +185,17 @@ impl Chat {
                     .id
             }
             None => {
-                conversations::create(db, user_id, &title_from(&text))
+                let max = self.inner.max_conversations;
+                conversations::create(db, user_id, &title_from(&text), max)
                     .await?
+                    .ok_or_else(|| {
+                        Error::api(
+                            ErrorCode::QuotaExceeded,
+                            format!(
+                                "at most {max} conversations per user; delete some to start a new one"
+                            ),
+                        )
+                    })?
                     .id
             }
         };

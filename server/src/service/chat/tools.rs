@@ -90,17 +90,39 @@ async fn add(todos: &Todos, user_id: i64, args: &Map<String, Value>) -> ToolResu
     Ok(todo_result(&todo))
 }
 
+/// The most todos `list_tasks` shows the model, and the longest description it shows of each:
+/// what a turn sends to the model (and saves as the tool's result) stays bounded however long
+/// the user's list is. `count` says how many there are in all.
+const LIST_MAX: u32 = 50;
+const LIST_DESCRIPTION_CHARS: usize = 200;
+
 async fn list(todos: &Todos, user_id: i64, args: &Map<String, Value>) -> ToolResult {
     let status = match string_arg(args, "status")? {
         None => StatusFilter::All,
         Some(s) => parse_status(s)
             .ok_or_else(|| error("bad_arguments", "status must be all, pending or completed"))?,
     };
-    let list = todos
-        .list(user_id, status)
+    let page = todos
+        .page(user_id, status, None, Some(LIST_MAX))
         .await
         .map_err(|e| service_error(&e))?;
-    Ok(json!({"status": status.as_str(), "todos": list}))
+    let count = todos
+        .count(user_id, status)
+        .await
+        .map_err(|e| service_error(&e))?;
+    let shown: Vec<Todo> = page
+        .todos
+        .into_iter()
+        .map(|mut t| {
+            if t.description.chars().count() > LIST_DESCRIPTION_CHARS {
+                t.description = t.description.chars().take(LIST_DESCRIPTION_CHARS).collect();
+                t.description.push('…');
+            }
+            t
+        })
+        .collect();
+    let truncated = count > shown.len() as i64;
+    Ok(json!({"status": status.as_str(), "count": count, "truncated": truncated, "todos": shown}))
 }
 
 async fn complete(todos: &Todos, user_id: i64, args: &Map<String, Value>) -> ToolResult {

@@ -3,15 +3,15 @@
 use http::StatusCode;
 use http::header::{HeaderValue, SET_COOKIE};
 use protocol::{
-    Email, ErrorCode, LoginRequest, Password, REFRESH_COOKIE, RegisterRequest, SessionResponse,
-    UserResponse, missing, parse_name,
+    DEVICE_COOKIE, Email, ErrorCode, LoginRequest, Password, REFRESH_COOKIE, RegisterRequest,
+    SessionResponse, UserResponse, missing, parse_name,
 };
 use warp::reply::Response;
 
 use super::cookies::{self, CookiePolicy};
 use super::guard;
 use crate::error::{Error, Result};
-use crate::service::auth::{Device, Issued, Login, Refreshed};
+use crate::service::auth::{Device, Issued, Login, LoginFrom, Refreshed};
 use crate::state::AppState;
 use crate::transport::reply::{error_response, json, no_content, parse_json, rate_limited};
 use crate::transport::request::{Caller, Request};
@@ -33,12 +33,26 @@ fn device(req: &Request) -> (Option<String>, String) {
     (agent, req.client_ip.to_string())
 }
 
+/// The value of a cookie the request carries.
+fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| cookies::read(c, name))
+}
+
 fn with_session_cookies(state: &AppState, mut resp: Response, issued: &Issued) -> Response {
     let cookies = CookiePolicy::new(&state.config);
+    let device = issued.device_token.as_deref().map(|t| cookies.device(t));
     for c in [
-        cookies.access(&issued.access_token),
-        cookies.refresh(&issued.refresh_token),
-    ] {
+        Some(cookies.access(&issued.access_token)),
+        Some(cookies.refresh(&issued.refresh_token)),
+        device,
+    ]
+    .into_iter()
+    .flatten()
+    {
         if let Ok(v) = HeaderValue::from_str(&c) {
             resp.headers_mut().append(SET_COOKIE, v);
         }
@@ -97,7 +111,11 @@ pub async fn login(state: &AppState, req: Request) -> Result<Response> {
         user_agent: agent.as_deref(),
         ip: Some(&ip),
     };
-    match state.auth.login(raw_email, password, &device).await? {
+    let from = LoginFrom {
+        ip: req.client_ip,
+        device_token: cookie(&req, DEVICE_COOKIE),
+    };
+    match state.auth.login(raw_email, password, &device, from).await? {
         Login::Issued(issued) => {
             let resp = json(
                 StatusCode::OK,
@@ -133,13 +151,7 @@ pub async fn refresh(state: &AppState, req: Request) -> Result<Response> {
     if let Some(r) = limit_ip(state, &req) {
         return Ok(r);
     }
-    let token = req
-        .headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| cookies::read(c, REFRESH_COOKIE))
-        .map(str::to_owned);
+    let token = cookie(&req, REFRESH_COOKIE).map(str::to_owned);
     let Some(token) = token else {
         return Err(Error::api(ErrorCode::Unauthenticated, "no refresh token"));
     };

@@ -1,6 +1,9 @@
 //! The session cookies, exactly as the contract spells them.
 
-use protocol::{ACCESS_COOKIE, REFRESH_COOKIE, REFRESH_COOKIE_PATH};
+use protocol::{ACCESS_COOKIE, DEVICE_COOKIE, REFRESH_COOKIE, REFRESH_COOKIE_PATH};
+
+/// How long a browser remembers it logged in to an account (the device cookie), seconds.
+const DEVICE_MAX_AGE: u64 = 365 * 24 * 3600;
 
 use crate::config::Config;
 
@@ -33,6 +36,15 @@ impl CookiePolicy {
         format!(
             "{REFRESH_COOKIE}={token}; HttpOnly; SameSite=Strict; Path={REFRESH_COOKIE_PATH}; Max-Age={}{}",
             self.refresh_max_age,
+            self.secure_attr()
+        )
+    }
+
+    /// The device cookie: sent back only to the auth endpoints, kept across logouts (it is
+    /// the browser's memory of a successful login, not a credential: see `limits`).
+    pub fn device(&self, token: &str) -> String {
+        format!(
+            "{DEVICE_COOKIE}={token}; HttpOnly; SameSite=Strict; Path={REFRESH_COOKIE_PATH}; Max-Age={DEVICE_MAX_AGE}{}",
             self.secure_attr()
         )
     }

@@ -619,11 +619,11 @@ mod tests {
         assert_eq!(gate.admit(a).err(), Some(Refusal::PerIp));
         drop(p1);
         let _p3 = gate.admit(a).unwrap();
-        // A trusted proxy is only held to the total.
-        assert_eq!(
-            gate.admit("10.0.0.1".parse().unwrap()).err(),
-            Some(Refusal::Full)
-        );
+        // A trusted proxy is only held to the total (3).
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let _p4 = gate.admit(proxy).unwrap();
+        assert_eq!(gate.admit(proxy).err(), Some(Refusal::Full));
+        assert_eq!(gate.admit(a).err(), Some(Refusal::Full));
     }
 
     #[test]
