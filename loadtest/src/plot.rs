@@ -142,8 +142,12 @@ fn draw_percentiles(
 
     let r = &report.run;
     let title = format!(
-        "{} sessions · {} cmd/s each · {:.0} s · {} · errors {}",
-        r.sessions, r.rate_per_session, r.duration_secs, r.target, r.errors
+        "{} sessions · {} · {:.0} s · {} · errors {}",
+        r.sessions,
+        report.load_label(),
+        r.duration_secs,
+        r.target,
+        r.errors
     );
     let mut sub = if r.ack_ms.count > 0 {
         format!("ack p99 {:.2} ms, max {:.1} ms", r.ack_ms.p99, r.ack_ms.max)
@@ -275,6 +279,7 @@ fn draw_panel(area: &Area<'_>, p: Panel<'_>) -> anyhow::Result<()> {
         .configure_mesh()
         .x_desc(p.x_desc)
         .x_labels(8)
+        .x_label_formatter(&|x| compact(*x))
         .y_labels(6)
         .y_label_formatter(&|y| {
             if log_y {
@@ -324,7 +329,7 @@ fn compact(y: f64) -> String {
         format!("{:.1}M", y / 1e6)
     } else if a >= 1e4 {
         format!("{:.0}k", y / 1e3)
-    } else if a >= 10.0 || y == 0.0 {
+    } else if a >= 10.0 || y.fract() == 0.0 {
         format!("{y:.0}")
     } else {
         format!("{y:.2}")

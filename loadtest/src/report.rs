@@ -220,6 +220,27 @@ impl Report {
         }
     }
 
+    /// How the load was offered: "1 cmd/s each", or the steps.
+    pub fn load_label(&self) -> String {
+        match &self.run.stepped {
+            Some(st) => format!(
+                "{} {} steps of {} s ({:.0}–{:.0} cmd/s)",
+                st.steps.len(),
+                st.mode.replace('_', "-"),
+                st.step_secs,
+                st.steps
+                    .iter()
+                    .map(|s| s.offered_cmds_per_sec)
+                    .fold(f64::INFINITY, f64::min),
+                st.steps
+                    .iter()
+                    .map(|s| s.offered_cmds_per_sec)
+                    .fold(0.0, f64::max)
+            ),
+            None => format!("{} cmd/s each", self.run.rate_per_session),
+        }
+    }
+
     /// The human summary printed at the end.
     pub fn summary(&self) -> String {
         let r = &self.run;
@@ -236,13 +257,13 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "sessions {} ({} users × 2 tabs), connected {}, ramp {:.1} s, steady {:.1} s at {} cmd/s/session, chat fraction {}",
+            "sessions {} ({} users × 2 tabs), connected {}, ramp {:.1} s, steady {:.1} s, {}, chat fraction {}",
             r.sessions,
             r.users,
             r.connected,
             r.ramp_secs,
             r.duration_secs,
-            r.rate_per_session,
+            self.load_label(),
             r.chat_fraction
         );
         if r.prepare_secs > 0.0 {

@@ -123,7 +123,7 @@ pub struct SessionSpec {
 /// tungstenite default reserves 128 KiB of read buffer per socket.
 pub fn client_ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(4096)
+        .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_message_size(Some(16 << 20))
 }
@@ -132,8 +132,11 @@ pub fn client_ws_config() -> WebSocketConfig {
 pub async fn run(spec: SessionSpec) {
     let started = Instant::now();
     let stats = spec.run.stats.clone();
-    let connected =
-        tokio::time::timeout(spec.run.timeout, connect(&spec.endpoint, &spec.token)).await;
+    let connected = tokio::time::timeout(
+        spec.run.timeout,
+        Box::pin(connect(&spec.endpoint, &spec.token)),
+    )
+    .await;
     Stats::add(&stats.connect_done, 1);
     let (ws, welcome_seq) = match connected {
         Ok(Ok(ok)) => {
@@ -452,7 +455,7 @@ impl Session {
         // Only used while draining, to notice timeouts and "nothing left" without a message.
         let mut drain_check: Option<Interval> = None;
         if phase == Phase::Stop {
-            return self.close(&mut ws).await;
+            return Box::pin(self.close(&mut ws)).await;
         }
         loop {
             tokio::select! {
@@ -508,7 +511,7 @@ impl Session {
                 Stats::add(&self.spec.run.drained, 1);
             }
         }
-        self.close(&mut ws).await;
+        Box::pin(self.close(&mut ws)).await;
     }
 
     /// Close with 1000 and wait briefly for the server's close frame, so the server sees a
