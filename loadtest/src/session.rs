@@ -119,8 +119,9 @@ pub struct SessionSpec {
     pub phase: watch::Receiver<Phase>,
 }
 
-/// Small buffers: the client holds thousands of sockets and its frames are tiny, while the
-/// tungstenite default reserves 128 KiB of read buffer per socket.
+/// Small buffers: the client holds tens of thousands of sockets and its frames are tiny, while
+/// the tungstenite default reserves 128 KiB of read buffer per socket. A bigger frame (a
+/// snapshot) grows the buffer as it needs.
 pub fn client_ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(1024)
@@ -132,6 +133,8 @@ pub fn client_ws_config() -> WebSocketConfig {
 pub async fn run(spec: SessionSpec) {
     let started = Instant::now();
     let stats = spec.run.stats.clone();
+    // The handshake's state is big and needed only once: boxed, it is freed after the connect
+    // instead of sizing every socket's task for the whole run (as the close below).
     let connected = tokio::time::timeout(
         spec.run.timeout,
         Box::pin(connect(&spec.endpoint, &spec.token)),
