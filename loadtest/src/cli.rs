@@ -36,6 +36,11 @@ pub struct Args {
     #[arg(long, default_value_t = 0.0)]
     pub chat_fraction: f64,
 
+    /// Turns per second of each chatting session (one turn at a time); default `--rate`. Keep
+    /// 2 × 60 × this under the server's `CHAT_RATE_PER_MIN` (30): a user has two tabs.
+    #[arg(long)]
+    pub chat_rate: Option<f64>,
+
     /// What chatting sessions say to the assistant.
     #[arg(long, default_value = "add a task to buy milk")]
     pub chat_text: String,
@@ -174,6 +179,7 @@ impl Args {
             ("--duration", self.duration, 86_400.0),
             ("--rate", self.rate, 1_000.0),
             ("--drain", self.drain, 600.0),
+            ("--chat-rate", self.chat_rate.unwrap_or(0.0), 1_000.0),
         ] {
             if !v.is_finite() || !(0.0..=max).contains(&v) {
                 anyhow::bail!("{name} must be a number in 0..={max}");

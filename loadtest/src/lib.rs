@@ -307,10 +307,16 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         println!("plot: {}", path.display());
     }
     let echo_errors = report.echo_baseline.as_ref().map_or(0, |e| e.errors);
+    // `--find-max` runs until something goes wrong: errors in the step that ended the search
+    // are its result, not a failure of the run. It fails only when no step passed.
+    let errors = match &report.run.stepped {
+        Some(st) if args.find_max => st.knee_cmds_per_sec.is_none(),
+        _ => report.run.errors > 0 || echo_errors > 0,
+    };
     Ok(
         if report.verification.as_ref().is_some_and(|v| v.findings > 0) {
             EXIT_FINDINGS
-        } else if report.run.errors > 0 || echo_errors > 0 {
+        } else if errors {
             EXIT_ERRORS
         } else {
             EXIT_OK
@@ -503,7 +509,7 @@ impl Scenario<'_> {
         let shared = Arc::new(RunShared {
             timeout: args.timeout(),
             chat_text: Arc::from(args.chat_text.as_str()),
-            chat_rate: args.rate,
+            chat_rate: args.chat_rate.unwrap_or(args.rate),
             todo_rates: schedule.rates(),
             tag: self.tag.clone(),
             stats: stats.clone(),
@@ -685,6 +691,7 @@ impl Scenario<'_> {
             urls: self.targets.iter().map(|t| t.base.to_string()).collect(),
             users: self.creds.len() as u64,
             rate_per_session: args.rate,
+            chat_rate_per_session: args.chat_rate.unwrap_or(args.rate),
             chat_fraction: args.chat_fraction,
             errors_by_kind: stats.errors_by_kind(),
             messages_received: Stats::get(&stats.received),

@@ -1,7 +1,7 @@
 //! `loadtest`: see `loadtest --help` and docs/benchmarks.md.
 //!
-//! Exit status: 0 when the run had no errors, 2 when it finished with errors (the report is
-//! still written), 3 when `--verify` / `--verify-from` found an acknowledged change lost,
+//! Exit status: 0 when the run had no errors (for `--find-max`: when a knee was found, whatever
+//! errors ended the search), 2 when it finished with errors (the report is still written), 3 when `--verify` / `--verify-from` found an acknowledged change lost,
 //! duplicated, unexpected or a gap in a log, 1 when it could not run at all.
 
 use clap::Parser;

@@ -232,6 +232,8 @@ struct Panel<'a> {
     lines: Vec<Line<'a>>,
     /// A dashed horizontal line (the p99 bound).
     bound: Option<f64>,
+    /// The x range, when it must not shrink to the points drawn (every step, acked or not).
+    x_span: Option<(f64, f64)>,
 }
 
 fn draw_panel(area: &Area<'_>, p: Panel<'_>) -> anyhow::Result<()> {
@@ -258,6 +260,9 @@ fn draw_panel(area: &Area<'_>, p: Panel<'_>) -> anyhow::Result<()> {
     if !x0.is_finite() {
         (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
     }
+    if let Some((a, b)) = p.x_span {
+        (x0, x1) = (a, b);
+    }
     if x1 <= x0 {
         x1 = x0 + 1.0;
     }
@@ -274,12 +279,19 @@ fn draw_panel(area: &Area<'_>, p: Panel<'_>) -> anyhow::Result<()> {
         .y_label_area_size(60)
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(drawing_error)?;
-    let log_y = p.log_y;
+    let (log_y, markers) = (p.log_y, p.markers);
     chart
         .configure_mesh()
         .x_desc(p.x_desc)
         .x_labels(8)
-        .x_label_formatter(&|x| compact(*x))
+        .x_label_formatter(&|x| {
+            // Steps are numbered: no ticks between them.
+            if markers && x.fract() != 0.0 {
+                String::new()
+            } else {
+                compact(*x)
+            }
+        })
         .y_labels(6)
         .y_label_formatter(&|y| {
             if log_y {
@@ -377,6 +389,7 @@ fn draw_timeline(area: &Area<'_>, samples: &[Sample]) -> anyhow::Result<()> {
                 ),
             ],
             bound: None,
+            x_span: None,
         },
         Panel {
             title: "server open file descriptors",
@@ -389,6 +402,7 @@ fn draw_timeline(area: &Area<'_>, samples: &[Sample]) -> anyhow::Result<()> {
                 colour::PURPLE,
             )],
             bound: None,
+            x_span: None,
         },
         Panel {
             title: "ack latency of each interval (ms, log)",
@@ -408,6 +422,7 @@ fn draw_timeline(area: &Area<'_>, samples: &[Sample]) -> anyhow::Result<()> {
                 ),
             ],
             bound: None,
+            x_span: None,
         },
         Panel {
             title: "throughput (per second)",
@@ -419,6 +434,7 @@ fn draw_timeline(area: &Area<'_>, samples: &[Sample]) -> anyhow::Result<()> {
                 ("acks", series(&|s| Some(s.acks_per_sec)), colour::GREEN),
             ],
             bound: None,
+            x_span: None,
         },
         Panel {
             title: "open sockets",
@@ -431,6 +447,7 @@ fn draw_timeline(area: &Area<'_>, samples: &[Sample]) -> anyhow::Result<()> {
                 colour::BLUE,
             )],
             bound: None,
+            x_span: None,
         },
         Panel {
             title: "errors and REST logins per interval",
@@ -442,6 +459,7 @@ fn draw_timeline(area: &Area<'_>, samples: &[Sample]) -> anyhow::Result<()> {
                 ("logins", series(&|s| Some(s.logins as f64)), colour::GREEN),
             ],
             bound: None,
+            x_span: None,
         },
     ];
     for (cell, panel) in cells.iter().zip(panels) {
@@ -455,8 +473,17 @@ fn draw_steps(area: &Area<'_>, st: &StepRun) -> anyhow::Result<()> {
     let series = |f: &dyn Fn(&crate::report::StepReport) -> f64| -> Vec<(f64, f64)> {
         st.steps.iter().map(|s| (s.step as f64, f(s))).collect()
     };
+    // A step with no ack in time has no latency to draw.
+    let latency = |f: &dyn Fn(&crate::report::StepReport) -> f64| -> Vec<(f64, f64)> {
+        st.steps
+            .iter()
+            .filter(|s| s.ack_ms.count > 0)
+            .map(|s| (s.step as f64, f(s)))
+            .collect()
+    };
     let cells = area.split_evenly((1, 2));
     let x = "step";
+    let span = Some((1.0, st.steps.len().max(2) as f64));
     let title = match st.knee_cmds_per_sec {
         Some(k) => format!("rate per step (cmd/s) · knee {k:.0} cmd/s"),
         None => "rate per step (cmd/s) · no step passed".to_string(),
@@ -473,6 +500,7 @@ fn draw_steps(area: &Area<'_>, st: &StepRun) -> anyhow::Result<()> {
                 ("acknowledged", series(&|s| s.acks_per_sec), colour::GREEN),
             ],
             bound: None,
+            x_span: span,
         },
         Panel {
             title: "ack latency per step, by send step (ms, log)",
@@ -480,10 +508,11 @@ fn draw_steps(area: &Area<'_>, st: &StepRun) -> anyhow::Result<()> {
             log_y: true,
             markers: true,
             lines: vec![
-                ("p99", series(&|s| s.ack_ms.p99), colour::ORANGE),
-                ("p50", series(&|s| s.ack_ms.p50), colour::BLUE),
+                ("p99", latency(&|s| s.ack_ms.p99), colour::ORANGE),
+                ("p50", latency(&|s| s.ack_ms.p50), colour::BLUE),
             ],
             bound: Some(st.p99_bound_ms),
+            x_span: span,
         },
     ];
     for (cell, panel) in cells.iter().zip(panels) {

@@ -89,6 +89,8 @@ pub struct RunReport {
     pub urls: Vec<String>,
     pub users: u64,
     pub rate_per_session: f64,
+    /// Turns per second of each chatting session (`--chat-rate`, default `--rate`).
+    pub chat_rate_per_session: f64,
     pub chat_fraction: f64,
     pub errors_by_kind: BTreeMap<String, u64>,
     pub messages_received: u64,
@@ -224,9 +226,13 @@ impl Report {
     pub fn load_label(&self) -> String {
         match &self.run.stepped {
             Some(st) => format!(
-                "{} {} steps of {} s ({:.0}–{:.0} cmd/s)",
+                "{}{} steps of {} s ({:.0}–{:.0} cmd/s)",
+                if st.mode == "find_max" {
+                    "find-max: "
+                } else {
+                    ""
+                },
                 st.steps.len(),
-                st.mode.replace('_', "-"),
                 st.step_secs,
                 st.steps
                     .iter()
