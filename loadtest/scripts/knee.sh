@@ -19,7 +19,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${BENCH_BIN:-$root/target/release}
-out="$root/loadtest/results"
+out=${OUT:-$root/loadtest/results}
 mkdir -p "$out"
 . "$root/loadtest/scripts/server.sh"
 

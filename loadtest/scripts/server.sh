@@ -46,5 +46,6 @@ stop_server() {
 
 # A fresh PostgreSQL database NAME on 127.0.0.1:5432 (dropped first if it exists).
 fresh_postgres_db() {
-  psql -h 127.0.0.1 -U postgres -q -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null
+  PGOPTIONS=--client-min-messages=warning \
+    psql -h 127.0.0.1 -U postgres -q -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null
 }

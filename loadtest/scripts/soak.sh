@@ -25,7 +25,7 @@ db=$2
 shift 2
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${BENCH_BIN:-$root/target/release}
-out="$root/loadtest/results"
+out=${OUT:-$root/loadtest/results}
 mkdir -p "$out"
 . "$root/loadtest/scripts/server.sh"
 

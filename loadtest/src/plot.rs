@@ -266,12 +266,17 @@ fn draw_panel(area: &Area<'_>, p: Panel<'_>) -> anyhow::Result<()> {
     if x1 <= x0 {
         x1 = x0 + 1.0;
     }
-    let pad = ((y1 - y0) * 0.08).max(if p.log_y { 0.1 } else { 1e-9 });
-    if p.log_y {
-        (y0, y1) = (y0 - pad, y1 + pad);
-    } else {
-        (y0, y1) = (y0.min(0.0), if y1 > y0 { y1 + pad } else { y0 + 1.0 });
+    // Linear panels start at 0. The top keeps ~40 % free, so the legend (upper left) does not
+    // hide a flat line.
+    if !p.log_y {
+        y0 = y0.min(0.0);
     }
+    let span = if y1 > y0 { y1 - y0 } else { 1.0 };
+    (y0, y1) = if p.log_y {
+        (y0 - span * 0.1, y1 + span * 0.7)
+    } else {
+        (y0, y1 + span * 0.7)
+    };
     let mut chart = ChartBuilder::on(area)
         .caption(p.title, ("sans-serif", 16))
         .margin(10)

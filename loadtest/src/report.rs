@@ -58,7 +58,7 @@ pub struct StepRun {
     pub mode: String,
     pub p99_bound_ms: f64,
     pub step_secs: f64,
-    /// Acks per second of the last passing step before the first failing one (null when the
+    /// Acks per second of the best passing step before the first failing one (null when the
     /// first step failed).
     pub knee_cmds_per_sec: Option<f64>,
     pub steps: Vec<StepReport>,

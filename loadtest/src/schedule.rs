@@ -149,14 +149,15 @@ impl Outcome {
     }
 }
 
-/// The knee: the achieved rate of the last passing step before the first failing one (`None`
-/// when the first step already failed). `steps` is `(passed, achieved acks/s)` in run order.
+/// The knee: the highest achieved rate among the passing steps before the first failing one
+/// (`None` when the first step already failed; an explicit schedule may come back down).
+/// `steps` is `(passed, achieved acks/s)` in run order.
 pub fn knee(steps: &[(bool, f64)]) -> Option<f64> {
     steps
         .iter()
         .take_while(|(passed, _)| *passed)
         .map(|(_, achieved)| *achieved)
-        .last()
+        .reduce(f64::max)
 }
 
 #[cfg(test)]
@@ -211,6 +212,7 @@ mod tests {
             ]),
             Some(1980.0)
         );
+        assert_eq!(knee(&[(true, 40.0), (true, 80.0), (true, 40.0)]), Some(80.0));
         assert_eq!(knee(&[(false, 10.0), (true, 20.0)]), None);
         assert_eq!(knee(&[]), None);
     }
