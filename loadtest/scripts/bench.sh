@@ -13,11 +13,7 @@ set -euo pipefail
 name=$1
 db=$2
 shift 2
-root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=${BENCH_BIN:-$root/target/release}
-out=${OUT:-$root/loadtest/results}
-mkdir -p "$out"
-. "$root/loadtest/scripts/server.sh"
+. "$(dirname "$0")/server.sh"
 
 start_server "$name" "$db"
 status=0

@@ -17,11 +17,7 @@
 # Build first: cargo build --release -p server -p loadtest
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=${BENCH_BIN:-$root/target/release}
-out=${OUT:-$root/loadtest/results}
-mkdir -p "$out"
-. "$root/loadtest/scripts/server.sh"
+. "$(dirname "$0")/server.sh"
 
 if [ -n "${STEPS:-}" ]; then
   kind=overshoot

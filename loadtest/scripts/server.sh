@@ -6,7 +6,13 @@
 #   start_server NAME DATABASE_URL   → sets $server (pid) and $url; the log is $out/NAME.server.log
 #   stop_server                      → SIGTERM, wait (also run on exit)
 #
-# Needs $bin (the release binaries) and $out (the results directory).
+# Sets $root (the repository), $bin (the release binaries; BENCH_BIN overrides) and $out (the
+# results directory, loadtest/results; OUT overrides).
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+bin=${BENCH_BIN:-$root/target/release}
+out=${OUT:-$root/loadtest/results}
+mkdir -p "$out"
 
 start_server() {
   local name=$1 db=$2

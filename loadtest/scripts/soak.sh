@@ -23,11 +23,7 @@ set -euo pipefail
 name=$1
 db=$2
 shift 2
-root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=${BENCH_BIN:-$root/target/release}
-out=${OUT:-$root/loadtest/results}
-mkdir -p "$out"
-. "$root/loadtest/scripts/server.sh"
+. "$(dirname "$0")/server.sh"
 
 secs=${SOAK_SECS:-1800}
 export ARGON2_MEMORY_KIB=${ARGON2_MEMORY_KIB:-19456} ARGON2_ITERATIONS=${ARGON2_ITERATIONS:-2}

@@ -284,23 +284,11 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     if args.verify
         && let (Some(path), Some(target)) = (&record_out, targets.first())
     {
-        eprintln!("verifying {} against {}", path.display(), target.base);
-        let v = verify::verify(
-            path,
-            target,
-            &args.password,
-            args.prep_concurrency,
-            args.timeout(),
-        )
-        .await?;
-        report.verification = Some(v);
+        report.verification = Some(verify_record(&args, target, path).await?);
     }
     println!("{}", report.summary());
     if let Some(path) = &args.report {
-        let json = serde_json::to_string_pretty(&report)?;
-        std::fs::write(path, json + "\n")
-            .with_context(|| format!("writing the report {}", path.display()))?;
-        println!("report: {}", path.display());
+        write_json(path, &report)?;
     }
     if let Some(path) = &args.plot {
         plot::draw(path, &report, &main.hist, echo.as_ref().map(|e| &e.hist))?;
@@ -324,6 +312,23 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     )
 }
 
+/// Check the record at `path` against `target` with the users' password.
+async fn verify_record(
+    args: &Args,
+    target: &Target,
+    path: &std::path::Path,
+) -> anyhow::Result<verify::VerifyReport> {
+    eprintln!("verifying {} against {}", path.display(), target.base);
+    verify::verify(
+        path,
+        target,
+        &args.password,
+        args.prep_concurrency,
+        args.timeout(),
+    )
+    .await
+}
+
 /// `--verify-from`: no load, only the check.
 async fn verify_only(
     args: &Args,
@@ -331,26 +336,25 @@ async fn verify_only(
     path: &std::path::Path,
 ) -> anyhow::Result<u8> {
     let target = targets.first().context("--verify-from needs a --url")?;
-    let v = verify::verify(
-        path,
-        target,
-        &args.password,
-        args.prep_concurrency,
-        args.timeout(),
-    )
-    .await?;
+    let v = verify_record(args, target, path).await?;
     println!("{}", v.summary());
     if let Some(out) = &args.report {
-        let json = serde_json::to_string_pretty(&v)?;
-        std::fs::write(out, json + "\n")
-            .with_context(|| format!("writing the report {}", out.display()))?;
-        println!("report: {}", out.display());
+        write_json(out, &v)?;
     }
     Ok(if v.findings > 0 {
         EXIT_FINDINGS
     } else {
         EXIT_OK
     })
+}
+
+/// Write a report as pretty JSON and say where.
+fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let json = serde_json::to_string_pretty(value)?;
+    std::fs::write(path, json + "\n")
+        .with_context(|| format!("writing the report {}", path.display()))?;
+    println!("report: {}", path.display());
+    Ok(())
 }
 
 /// Where the record goes: `--record`, or for `--verify` alone a file in the temp directory.

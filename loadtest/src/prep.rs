@@ -184,13 +184,7 @@ pub async fn sign_in(
         } else {
             client.post(url).json(&login)
         };
-        let resp = req.send().await.map_err(|e| {
-            if e.is_timeout() {
-                "timeout".to_string()
-            } else {
-                "http_request_failed".to_string()
-            }
-        })?;
+        let resp = req.send().await.map_err(request_error)?;
         let status = resp.status();
         if status.is_success() {
             return access_cookie(&resp).ok_or_else(|| "no_access_cookie".to_string());
@@ -218,6 +212,16 @@ pub async fn sign_in(
     Err("http_429_rate_limited".to_string())
 }
 
+/// A short name for a request that got no answer, usable as an error kind.
+pub fn request_error(e: reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timeout"
+    } else {
+        "http_request_failed"
+    }
+    .to_string()
+}
+
 /// `POST /api/auth/logout` with the bearer token: 204 expected.
 pub async fn logout(client: &reqwest::Client, target: &Target, token: &str) -> Result<(), String> {
     let url = target
@@ -229,14 +233,7 @@ pub async fn logout(client: &reqwest::Client, target: &Target, token: &str) -> R
         .bearer_auth(token)
         .send()
         .await
-        .map_err(|e| {
-            if e.is_timeout() {
-                "timeout"
-            } else {
-                "http_request_failed"
-            }
-            .to_string()
-        })?;
+        .map_err(request_error)?;
     match resp.status() {
         StatusCode::NO_CONTENT => Ok(()),
         s => Err(format!("http_{}", s.as_u16())),

@@ -212,7 +212,10 @@ mod tests {
             ]),
             Some(1980.0)
         );
-        assert_eq!(knee(&[(true, 40.0), (true, 80.0), (true, 40.0)]), Some(80.0));
+        assert_eq!(
+            knee(&[(true, 40.0), (true, 80.0), (true, 40.0)]),
+            Some(80.0)
+        );
         assert_eq!(knee(&[(false, 10.0), (true, 20.0)]), None);
         assert_eq!(knee(&[]), None);
     }

@@ -167,6 +167,18 @@ struct Expected {
     users: BTreeMap<usize, Expect>,
 }
 
+/// Note an unknown or failed change: by title for an add, by todo id for the others.
+fn unresolved(
+    titles: &mut HashSet<String>,
+    ids: &mut HashSet<(Change, i64)>,
+    change: Change,
+    todo: Option<i64>,
+    title: Option<String>,
+) {
+    titles.extend(title);
+    ids.extend(todo.map(|id| (change, id)));
+}
+
 fn fold(records: Vec<Record>, report: &mut VerifyReport) -> Expected {
     let mut e = Expected::default();
     let mut prefix = String::new();
@@ -207,12 +219,13 @@ fn fold(records: Vec<Record>, report: &mut VerifyReport) -> Expected {
             } => {
                 report.unknown += 1;
                 let u = e.users.entry(user).or_default();
-                if let Some(t) = title {
-                    u.unknown_titles.insert(t);
-                }
-                if let Some(id) = todo {
-                    u.unknown_ids.insert((change, id));
-                }
+                unresolved(
+                    &mut u.unknown_titles,
+                    &mut u.unknown_ids,
+                    change,
+                    todo,
+                    title,
+                );
             }
             Record::Failed {
                 user,
@@ -223,12 +236,7 @@ fn fold(records: Vec<Record>, report: &mut VerifyReport) -> Expected {
             } => {
                 report.failed += 1;
                 let u = e.users.entry(user).or_default();
-                if let Some(t) = title {
-                    u.failed_titles.insert(t);
-                }
-                if let Some(id) = todo {
-                    u.failed_ids.insert((change, id));
-                }
+                unresolved(&mut u.failed_titles, &mut u.failed_ids, change, todo, title);
             }
             Record::Seen { user, seq } => {
                 let u = e.users.entry(user).or_default();
@@ -646,7 +654,7 @@ async fn list_todos(
         .bearer_auth(token)
         .send()
         .await
-        .map_err(|_| "http_request_failed".to_string())?;
+        .map_err(prep::request_error)?;
     if !resp.status().is_success() {
         return Err(format!("http_{}", resp.status().as_u16()));
     }
