@@ -202,7 +202,7 @@ mod tests {
     }
 
     #[test]
-    fn the_knee_is_the_last_pass_before_the_first_failure() {
+    fn the_knee_is_the_best_pass_before_the_first_failure() {
         assert_eq!(
             knee(&[
                 (true, 990.0),
