@@ -165,6 +165,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             server_pid: None,
             recorder: None,
             login_emails: Vec::new(),
+            prep_errors: Default::default(),
             tag: tag.clone(),
             progress: &progress,
         }
@@ -222,9 +223,6 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         progress.line(&format!(
             "prepared {ready}/{users} users in {prepare_secs:.1} s"
         ));
-        if Stats::get(&stats.errors) > 0 {
-            anyhow::bail!("could not prepare every user: {:?}", stats.errors_by_kind());
-        }
         let recorder = match record_path(&args) {
             Some(path) => {
                 let r = Arc::new(record::Recorder::create(&path)?);
@@ -253,6 +251,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             server_pid: args.server_pid,
             recorder: recorder.as_ref().map(|(_, r)| r.clone()),
             login_emails,
+            prep_errors: stats.errors_by_kind(),
             tag: tag.clone(),
             progress: &progress,
         }
@@ -450,6 +449,8 @@ struct Scenario<'a> {
     recorder: Option<Arc<record::Recorder>>,
     /// Users for `--logins-per-sec` (server runs only).
     login_emails: Vec<String>,
+    /// Users that could not be prepared, by kind: they count as errors of the run.
+    prep_errors: std::collections::BTreeMap<String, u64>,
     tag: String,
     progress: &'a Progress,
 }
@@ -507,6 +508,11 @@ impl Scenario<'_> {
             ));
         }
         let stats = Arc::new(Stats::new(schedule.steps.len())?);
+        for (kind, n) in &self.prep_errors {
+            for _ in 0..*n {
+                stats.error(kind.clone());
+            }
+        }
         let (endpoints, n_src) = self.endpoints().await?;
         let users: Vec<Arc<UserShared>> = (0..self.creds.len()).map(|_| Arc::default()).collect();
         let (phase_tx, phase_rx) = watch::channel(Phase::Ramp);

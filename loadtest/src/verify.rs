@@ -10,7 +10,8 @@
 //! - **duplicated**: a title of this run present more than once;
 //! - **unexpected**: a change that was answered with an error (or never sent) but happened
 //!   anyway: a todo of this run that no add was acknowledged or left unanswered for, a todo
-//!   whose delete was acknowledged, a completion nobody asked for;
+//!   whose delete was acknowledged, a completion nobody asked for, a todo gone whose delete was
+//!   answered with an error;
 //! - **gaps**: the replay is not exactly `1, 2, …, latest`, or the welcome `seq` is below a
 //!   `seq` some socket saw during the run (an acknowledged event was rolled back);
 //! - **log mismatches**: the replayed log does not agree with the todo list (folding every
@@ -330,6 +331,10 @@ fn check_todos(user: usize, e: &Expect, tag: &str, todos: &[Todo], f: &mut Findi
             Some(_) if deleted => {
                 f.unexpected += 1;
                 f.note(format!("user {user}: unexpected: todo {id} {title:?} is there after its delete was acknowledged"));
+            }
+            None if e.failed_ids.contains(&(Change::Delete, *id)) => {
+                f.unexpected += 1;
+                f.note(format!("user {user}: unexpected: todo {id} {title:?} is gone, its delete was answered with an error"));
             }
             None if !deleted && !delete_unknown => {
                 f.lost += 1;
@@ -851,6 +856,14 @@ mod tests {
         list.push(todo(8, "lt0.1.3.t", false));
         let f = run(&list, &replay(events.clone(), 6), 6);
         assert_eq!((f.duplicated, f.unexpected), (1, 2), "{:?}", f.examples);
+
+        // Unexpected: a delete answered with an error that happened anyway.
+        let mut e = expect();
+        e.failed_ids.insert((Change::Delete, 3));
+        let list: Vec<Todo> = good_list().into_iter().filter(|t| t.id != 3).collect();
+        let mut f = Findings::default();
+        check_todos(0, &e, "t", &list, &mut f);
+        assert_eq!((f.unexpected, f.lost), (1, 0), "{:?}", f.examples);
 
         // Unexpected: the acknowledged delete of todo 2 not applied.
         let mut list = good_list();
