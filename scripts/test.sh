@@ -35,6 +35,9 @@ cargo test --workspace
 step "tests on PostgreSQL ($PG_URL)"
 TEST_DATABASE_URL="$PG_URL" cargo test -p server --test api
 
+step "schemathesis: the OpenAPI document against the server (exits non-zero on any failure)"
+scripts/schemathesis.sh
+
 step "web client: unit tests"
 cargo test --manifest-path client/Cargo.toml
 

@@ -5,10 +5,32 @@ use std::sync::LazyLock;
 
 use serde_json::{Value, json};
 
-static DOC: LazyLock<String> = LazyLock::new(|| build().to_string());
+static DOC: LazyLock<String> = LazyLock::new(|| with_common_answers(build()).to_string());
 
 pub fn document() -> String {
     DOC.clone()
+}
+
+/// Rust's `char::is_whitespace` (what `trim` removes), as a regex class body. Not `\s`: that
+/// differs between regex engines (Python's also takes U+001C..U+001F).
+const WS: &str = r"\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000";
+
+/// A text that the server trims and then takes if it has `1..=max` characters and no NUL: any
+/// whitespace around, then a non-whitespace character, up to `max - 2` more, and a last
+/// non-whitespace one. (`maxLength` cannot say "after trimming".)
+fn trimmed(max: usize) -> String {
+    format!(
+        "^[{WS}]*[^{WS}\\x00](?:[^\\x00]{{0,{}}}[^{WS}\\x00])?[{WS}]*$",
+        max - 2
+    )
+}
+
+/// The email rule of `protocol::Email::parse`: one `@`, a non-empty local part, a domain of
+/// dot-separated labels, no whitespace or control character inside, whitespace around.
+fn email_pattern() -> String {
+    let c = format!("[^@.{WS}\\x00-\\x1F\\x7F-\\x9F]");
+    let local = format!("[^@{WS}\\x00-\\x1F\\x7F-\\x9F]");
+    format!("^[{WS}]*{local}+@{c}+(?:\\.{c}+)+[{WS}]*$")
 }
 
 fn err(desc: &str) -> Value {
@@ -25,6 +47,47 @@ fn body(schema: &str) -> Value {
 
 fn id_param() -> Value {
     json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64", "minimum": 1}}])
+}
+
+/// The answers any operation of a kind can give, added where the table below does not list
+/// them: a body can be malformed (400), slow (408) or too large (413); a write with a session
+/// spends the user's budget (429); any request can find the server at its connection limit or
+/// without its database (503).
+fn with_common_answers(mut doc: Value) -> Value {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return doc;
+    };
+    for item in paths.values_mut().filter_map(Value::as_object_mut) {
+        for (method, op) in item.iter_mut() {
+            let Some(op) = op.as_object_mut() else {
+                continue;
+            };
+            let mut add = vec![(
+                "503",
+                "unavailable: the database, or the server at its connection limit",
+            )];
+            if op.contains_key("requestBody") {
+                add.extend([
+                    ("400", "bad_request: not JSON, or a field of the wrong type"),
+                    ("408", "request_timeout: the body did not arrive in time"),
+                    ("413", "payload_too_large"),
+                ]);
+            }
+            if op.contains_key("security") && method != "get" {
+                add.push((
+                    "429",
+                    "rate_limited: the user's message budget (shared with the socket)",
+                ));
+            }
+            let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            for (code, desc) in add {
+                responses.entry(code).or_insert_with(|| err(desc));
+            }
+        }
+    }
+    doc
 }
 
 fn build() -> Value {
@@ -49,7 +112,7 @@ fn build() -> Value {
     json!({
         "openapi": "3.1.0",
         "info": {"title": "Realtime todo server", "version": env!("CARGO_PKG_VERSION"),
-                 "description": "REST part of the wire contract (docs/CONTRACT.md). The WebSocket at /ws carries the live part."},
+                 "description": "REST part of the wire contract (docs/CONTRACT.md). The WebSocket at GET /ws carries the live part: OpenAPI cannot describe its frames (and an HTTP fuzzer cannot speak them), so it is not listed here; see docs/CONTRACT.md."},
         "paths": {
             "/api/auth/register": {"post": {"summary": "Create an account and log in", "requestBody": body("RegisterRequest"),
                 "responses": with(json!({"201": ok("registered; session cookies set", "UserResponse")}),
@@ -76,7 +139,7 @@ fn build() -> Value {
                     "responses": with(json!({"200": ok("the todos", "TodosResponse")}), std_errors(&[("401", "unauthenticated"), ("422", "bad status")]))},
                 "post": {"summary": "Create a todo", "security": auth, "requestBody": body("CreateTodo"),
                     "responses": with(json!({"201": ok("created", "TodoResponse")}),
-                        std_errors(&[("400", "bad JSON"), ("401", "unauthenticated"), ("403", "forbidden origin"), ("413", "body too large"), ("422", "validation_failed")]))}
+                        std_errors(&[("400", "bad JSON"), ("401", "unauthenticated"), ("403", "forbidden origin"), ("409", "quota_exceeded: MAX_TODOS_PER_USER"), ("413", "body too large"), ("422", "validation_failed")]))}
             },
             "/api/todos/{id}": {
                 "parameters": id_param(),
@@ -96,10 +159,9 @@ fn build() -> Value {
                 "responses": with(json!({"204": {"description": "deleted"}}), std_errors(&[("401", "unauthenticated"), ("403", "forbidden origin"), ("404", "not_found")]))}},
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "the process runs"}}}},
             "/readyz": {"get": {"summary": "Readiness", "responses": {"200": {"description": "the database answers"}, "503": err("the database is unreachable")}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text exposition", "content": {"text/plain": {}}}}}},
-            "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}}}},
-            "/ws": {"get": {"summary": "The WebSocket (see docs/CONTRACT.md for its frames)", "security": auth,
-                "responses": {"101": {"description": "upgraded"}, "400": err("not a WebSocket upgrade"), "401": err("unauthenticated"), "403": err("forbidden origin")}}}
+            "/metrics": {"get": {"summary": "Prometheus metrics (with METRICS_TOKEN set: only for `Authorization: Bearer <that token>`)",
+                "responses": {"200": {"description": "text exposition", "content": {"text/plain": {}}}, "401": err("METRICS_TOKEN is set and was not presented")}}},
+            "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}}}}
         },
         "components": {
             "securitySchemes": {
@@ -108,10 +170,10 @@ fn build() -> Value {
             },
             "schemas": {
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"],
-                    "properties": {"code": {"type": "string", "enum": ["bad_request", "unauthenticated", "invalid_credentials", "forbidden_origin", "not_found", "email_taken", "conflict", "payload_too_large", "validation_failed", "rate_limited", "internal", "unavailable"]},
+                    "properties": {"code": {"type": "string", "enum": ["bad_request", "unauthenticated", "invalid_credentials", "forbidden_origin", "not_found", "method_not_allowed", "request_timeout", "email_taken", "conflict", "quota_exceeded", "payload_too_large", "validation_failed", "rate_limited", "internal", "unavailable"]},
                                    "message": {"type": "string"}}}}},
                 "User": {"type": "object", "required": ["id", "email", "name", "created_at"], "properties": {
-                    "id": {"type": "integer", "format": "int64"}, "email": {"type": "string", "format": "email"},
+                    "id": {"type": "integer", "format": "int64"}, "email": {"type": "string"},
                     "name": {"type": ["string", "null"]}, "created_at": {"type": "string", "format": "date-time"}}},
                 "Todo": {"type": "object", "required": ["id", "title", "description", "completed", "created_at", "updated_at"], "properties": {
                     "id": {"type": "integer", "format": "int64"}, "title": {"type": "string", "minLength": 1, "maxLength": 500},
@@ -126,12 +188,26 @@ fn build() -> Value {
                     "tool_calls": {"type": "array", "items": {"type": "object", "properties": {"call_id": {"type": "string"}, "name": {"type": "string"}, "arguments": {"type": "object"}}}},
                     "call_id": {"type": "string"}, "name": {"type": "string"}}},
                 "RegisterRequest": {"type": "object", "required": ["email", "password"], "properties": {
-                    "email": {"type": "string", "format": "email"}, "password": {"type": "string", "minLength": 8, "maxLength": 1024}, "name": {"type": "string", "maxLength": 100}}},
+                    "email": {"type": "string", "pattern": email_pattern(), "description": "trimmed, lower-cased, NFC; at most 254 bytes"},
+                    "password": {"type": "string", "minLength": 8, "maxLength": 1024},
+                    "name": {"anyOf": [{"type": "null"}, {"type": "string", "pattern": format!("^[{WS}]*$")}, {"type": "string", "pattern": trimmed(100)}],
+                             "description": "trimmed, at most 100 characters; empty or null: none"}}},
                 "LoginRequest": {"type": "object", "required": ["email", "password"], "properties": {"email": {"type": "string"}, "password": {"type": "string"}}},
                 "UserResponse": {"type": "object", "required": ["user"], "properties": {"user": {"$ref": "#/components/schemas/User"}}},
                 "SessionResponse": {"type": "object", "required": ["user", "expires_at"], "properties": {"user": {"$ref": "#/components/schemas/User"}, "expires_at": {"type": "string", "format": "date-time"}}},
-                "CreateTodo": {"type": "object", "required": ["title"], "properties": {"title": {"type": "string"}, "description": {"type": "string"}}},
-                "UpdateTodo": {"type": "object", "minProperties": 1, "properties": {"title": {"type": "string"}, "description": {"type": "string"}, "completed": {"type": "boolean"}}},
+                "CreateTodo": {"type": "object", "required": ["title"], "properties": {
+                    "title": {"type": "string", "pattern": trimmed(500), "description": "1 to 500 characters after trimming, no NUL"},
+                    "description": {"type": ["string", "null"], "maxLength": 10000, "pattern": "^[^\\x00]*$"}}},
+                "UpdateTodo": {"type": "object",
+                    "description": "any of the fields; null or absent leaves a field as it is, and at least one must be given",
+                    "properties": {
+                        "title": {"type": ["string", "null"], "pattern": trimmed(500)},
+                        "description": {"type": ["string", "null"], "maxLength": 10000, "pattern": "^[^\\x00]*$"},
+                        "completed": {"type": ["boolean", "null"]}},
+                    "anyOf": [
+                        {"required": ["title"], "properties": {"title": {"type": "string"}}},
+                        {"required": ["description"], "properties": {"description": {"type": "string"}}},
+                        {"required": ["completed"], "properties": {"completed": {"type": "boolean"}}}]},
                 "TodoResponse": {"type": "object", "required": ["todo"], "properties": {"todo": {"$ref": "#/components/schemas/Todo"}}},
                 "TodosResponse": {"type": "object", "required": ["todos"], "properties": {"todos": {"type": "array", "items": {"$ref": "#/components/schemas/Todo"}}}},
                 "ConversationsResponse": {"type": "object", "required": ["conversations"], "properties": {"conversations": {"type": "array", "items": {"$ref": "#/components/schemas/Conversation"}}}},

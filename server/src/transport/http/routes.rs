@@ -99,7 +99,14 @@ pub static ROUTES: &[Route] = &[
     route!(GET "/readyz", "readyz", public!(ops::readyz)),
     route!(GET "/metrics", "metrics", public!(ops::metrics)),
     route!(GET "/api/openapi.json", "openapi", public!(ops::openapi)),
-    route!(GET "/ws", "ws", session!(socket::upgrade)),
+    // Not in the OpenAPI document: it is not REST (docs/CONTRACT.md describes its frames).
+    Route {
+        method: Method::GET,
+        pattern: "/ws",
+        name: "ws",
+        handler: session!(socket::upgrade),
+        documented: false,
+    },
     Route {
         method: Method::GET,
         pattern: "*",

@@ -19,7 +19,7 @@ fn status_filter(query: &str) -> Result<StatusFilter> {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         if k == "status" {
             status = match v {
-                "all" | "" => StatusFilter::All,
+                "all" => StatusFilter::All,
                 "pending" => StatusFilter::Pending,
                 "completed" => StatusFilter::Completed,
                 _ => {
@@ -82,5 +82,9 @@ mod tests {
             StatusFilter::Completed
         );
         assert!(status_filter("status=done").is_err());
+        assert!(
+            status_filter("status=").is_err(),
+            "as the document says: one of the three"
+        );
     }
 }
