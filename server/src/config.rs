@@ -537,14 +537,22 @@ impl Config {
     }
 
     /// `MAX_CONNECTIONS`, or when it is not set, what the open-file limit allows: every
-    /// connection is a file descriptor, and the rest of the process needs some too (the
-    /// database pool, the PostgreSQL listener, static files, the answers to refused
-    /// connections), so those are kept aside.
+    /// connection is a file descriptor, and the rest of the process needs some too — the
+    /// database pool (up to 3 each: a SQLite database, its WAL and its shared memory), the
+    /// PostgreSQL listener, the log, static files, and the answers to refused connections
+    /// ([`Config::refusals_at_once`]) — so those are kept aside.
     pub fn connection_limit(&self) -> usize {
         self.max_connections.unwrap_or_else(|| {
-            let reserve = 64 + self.db_max_connections as u64 + REFUSALS_AT_ONCE as u64;
+            let reserve =
+                32 + 3 * u64::from(self.db_max_connections) + self.refusals_at_once() as u64;
             fd_limit().saturating_sub(reserve).max(16) as usize
         })
+    }
+
+    /// Connections refused at once with an answer (503/429 and `Retry-After`); beyond this,
+    /// refused ones are closed without one. 64, or an eighth of a small open-file limit.
+    pub fn refusals_at_once(&self) -> usize {
+        (fd_limit() / 8).clamp(4, 64) as usize
     }
 
     /// The database URL with its password hidden, for logs.
@@ -552,10 +560,6 @@ impl Config {
         redact_url(self.database_url.expose_secret())
     }
 }
-
-/// Connections refused at once with an answer (503/429); beyond this, refused ones are just
-/// closed. Counted in the file descriptors [`Config::connection_limit`] keeps aside.
-pub const REFUSALS_AT_ONCE: usize = 64;
 
 /// The soft open-file limit of this process.
 pub fn fd_limit() -> u64 {

@@ -7,6 +7,7 @@
 
 mod helpers;
 
+mod abuse;
 mod auth;
 mod chat;
 mod fake_openai;

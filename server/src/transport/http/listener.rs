@@ -8,7 +8,7 @@
 //!   above), and at most `MAX_CONNECTIONS_PER_IP` from one client address (IPv6: one /64;
 //!   429 + `Retry-After` above). A trusted proxy's connections carry many clients, so it is not
 //!   held to the per-address count. The answers to refused connections are written straight on
-//!   the socket, a bounded number at a time ([`REFUSALS_AT_ONCE`]).
+//!   the socket, a bounded number at a time ([`Config::refusals_at_once`]).
 //! - **timed** by [`Guarded`], the socket wrapper hyper reads and writes through: request
 //!   headers must be complete `HEADER_READ_TIMEOUT_SECS` after their first byte (408, then
 //!   close) and a new connection must start its first request within that time too; an idle
@@ -45,7 +45,7 @@ use warp::hyper::server::conn::http1;
 use warp::hyper::service::service_fn;
 use warp::reply::Response;
 
-use crate::config::{Cidr, Config, REFUSALS_AT_ONCE};
+use crate::config::{Cidr, Config};
 use crate::service::auth::limits::client_key;
 
 /// How long a closing connection keeps reading (and discarding) what the client still sends.
@@ -67,6 +67,7 @@ pub struct Limits {
     /// How long a response may wait for the client to read it.
     pub write_stall: Duration,
     pub max_connections: usize,
+    pub refusals_at_once: usize,
     pub max_per_ip: usize,
     pub trusted_proxies: Arc<Vec<Cidr>>,
 }
@@ -78,6 +79,7 @@ impl Limits {
             keepalive_idle: config.keepalive_idle,
             write_stall: config.body_read_timeout,
             max_connections: config.connection_limit(),
+            refusals_at_once: config.refusals_at_once(),
             max_per_ip: config.max_connections_per_ip,
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         }
@@ -200,11 +202,17 @@ impl Busy {
 impl Drop for Busy {
     fn drop(&mut self) {
         let upgraded = self.upgraded;
-        self.clock.with(|p| {
+        let reader = self.clock.with(|p| {
             p.busy = p.busy.saturating_sub(1);
             p.idle_since = Instant::now();
             p.upgraded |= upgraded;
+            p.reader.take()
         });
+        // A read that started waiting while the request was answered waits without a
+        // deadline: wake it so it takes the idle one.
+        if let Some(w) = reader {
+            w.wake();
+        }
     }
 }
 
@@ -220,6 +228,9 @@ struct Phase {
     idle_since: Instant,
     /// When the first byte of the next request's head arrived.
     head_started: Option<Instant>,
+    /// A read waiting without a deadline (while a request is answered), to wake when the
+    /// answer is ready.
+    reader: Option<std::task::Waker>,
 }
 
 /// Why a read deadline exists.
@@ -250,10 +261,15 @@ impl Clock {
     }
 
     /// When a read still waiting must give up, and why; `None` while a request is being
-    /// answered (its body is timed where it is read) or after an upgrade.
-    fn read_deadline(&self, limits: &Limits) -> Option<(Instant, Waiting)> {
+    /// answered (its body is timed where it is read; the read is woken when the answer is
+    /// ready, to take the idle deadline) or after an upgrade.
+    fn read_deadline(&self, limits: &Limits, cx: &Context<'_>) -> Option<(Instant, Waiting)> {
         self.with(|p| {
-            if p.busy > 0 || p.upgraded {
+            if p.upgraded {
+                return None;
+            }
+            if p.busy > 0 {
+                p.reader = Some(cx.waker().clone());
                 return None;
             }
             Some(match p.head_started {
@@ -290,6 +306,7 @@ impl Guarded {
                 served: false,
                 idle_since: now,
                 head_started: None,
+                reader: None,
             }))),
             limits: limits.clone(),
             read_timer: Box::pin(tokio::time::sleep_until(now + limits.header_read)),
@@ -327,7 +344,7 @@ impl AsyncRead for Guarded {
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
-                let Some((deadline, why)) = this.clock.read_deadline(&this.limits) else {
+                let Some((deadline, why)) = this.clock.read_deadline(&this.limits, cx) else {
                     return Poll::Pending;
                 };
                 if this.read_armed != Some(deadline) {
@@ -517,7 +534,7 @@ impl Gate {
             per_ip: Arc::new(DashMap::new()),
             max_per_ip: limits.max_per_ip,
             trusted: limits.trusted_proxies.clone(),
-            refusing: Arc::new(Semaphore::new(REFUSALS_AT_ONCE)),
+            refusing: Arc::new(Semaphore::new(limits.refusals_at_once)),
         }
     }
 
@@ -605,6 +622,7 @@ mod tests {
             keepalive_idle: Duration::from_secs(2),
             write_stall: Duration::from_secs(1),
             max_connections: max,
+            refusals_at_once: 4,
             max_per_ip: per_ip,
             trusted_proxies: Arc::new(trusted.iter().map(|c| Cidr::parse(c).unwrap()).collect()),
         }
