@@ -11,6 +11,7 @@ mod abuse;
 mod auth;
 mod chat;
 mod fake_openai;
+mod limits;
 mod ops;
 mod sessions;
 mod socket;
