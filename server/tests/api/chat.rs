@@ -37,13 +37,13 @@ async fn offline_app() -> TestApp {
 
 /// What one turn showed on a socket.
 #[derive(Debug)]
-struct Seen {
-    conversation_id: i64,
-    frames: Vec<ServerMessage>,
+pub(crate) struct Seen {
+    pub(crate) conversation_id: i64,
+    pub(crate) frames: Vec<ServerMessage>,
 }
 
 impl Seen {
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         self.frames
             .iter()
             .filter_map(|f| match f {
@@ -93,7 +93,7 @@ impl Seen {
             .collect()
     }
 
-    fn tool_results(&self) -> Vec<(String, String, Value)> {
+    pub(crate) fn tool_results(&self) -> Vec<(String, String, Value)> {
         self.frames
             .iter()
             .filter_map(|f| match f {
@@ -110,7 +110,7 @@ impl Seen {
 }
 
 /// Sends `chat.send` and reads until its ack and the conversation's `chat.done`.
-async fn turn(s: &mut Socket, conversation_id: Option<i64>, text: &str) -> Seen {
+pub(crate) async fn turn(s: &mut Socket, conversation_id: Option<i64>, text: &str) -> Seen {
     let id = s
         .send(ClientMessage::ChatSend {
             text: text.into(),
