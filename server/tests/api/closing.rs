@@ -26,10 +26,13 @@ async fn open(app: &TestApp, token: &str) -> Ws {
         "authorization",
         format!("Bearer {token}").parse().expect("header"),
     );
-    tokio_tungstenite::connect_async(req).await.expect("upgrade").0
+    tokio_tungstenite::connect_async(req)
+        .await
+        .expect("upgrade")
+        .0
 }
 
-/// Floods the socket with pings (and, when `big` is given, that frame after the hundredth)
+/// Floods the socket with pings (and, when `big` is given, that frame as the hundred-and-first)
 /// while reading; returns the close code the server sent. A reset, or the end of the
 /// connection without a Close frame, fails the test.
 async fn flooded_until_closed<S>(
@@ -41,17 +44,20 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (mut sink, mut stream) = ws.split();
+    // Frames of about a KiB, written in batches: the server always has unread data when
+    // it decides to close, which is what used to turn its close into a reset.
+    let pad = "p".repeat(1000);
     let flood = tokio::spawn(async move {
         for i in 0u64.. {
             let frame = match &big {
                 Some(b) if i == 100 => b.clone(),
-                _ => format!(r#"{{"type":"ping","id":"f{i}"}}"#),
+                _ => format!(r#"{{"type":"ping","id":"f{i}{pad}"}}"#),
             };
-            if sink.send(Message::Text(frame.into())).await.is_err() {
+            if sink.feed(Message::Text(frame.into())).await.is_err() {
                 return;
             }
-            if i % 50 == 0 {
-                tokio::task::yield_now().await;
+            if i % 64 == 0 && sink.flush().await.is_err() {
+                return;
             }
         }
     });

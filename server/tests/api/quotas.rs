@@ -101,7 +101,9 @@ async fn conversations_per_user_are_capped_with_409() {
     // An existing conversation goes on; deleting one makes room.
     turn(&mut s, Some(first), "add buy milk").await;
     assert_eq!(
-        c.delete(&format!("/api/conversations/{first}")).await.status,
+        c.delete(&format!("/api/conversations/{first}"))
+            .await
+            .status,
         StatusCode::NO_CONTENT
     );
     turn(&mut s, None, "add buy bread").await;
@@ -145,11 +147,14 @@ async fn five_mib_of_todos_come_over_the_socket_in_pages_and_snapshot_parts() {
             })
             .await;
         let frame = loop {
-            match tokio::time::timeout(Duration::from_secs(20), futures_util::StreamExt::next(&mut s.ws))
-                .await
-                .expect("a page in time")
-                .expect("open")
-                .expect("frame")
+            match tokio::time::timeout(
+                Duration::from_secs(20),
+                futures_util::StreamExt::next(&mut s.ws),
+            )
+            .await
+            .expect("a page in time")
+            .expect("open")
+            .expect("frame")
             {
                 tokio_tungstenite::tungstenite::Message::Text(t) => {
                     let m: ServerMessage = serde_json::from_str(t.as_str()).expect("json");
@@ -208,7 +213,13 @@ async fn five_mib_of_todos_come_over_the_socket_in_pages_and_snapshot_parts() {
         })
         .await;
     assert!(
-        matches!(zero, ServerMessage::Error { code: ErrorCode::ValidationFailed, .. }),
+        matches!(
+            zero,
+            ServerMessage::Error {
+                code: ErrorCode::ValidationFailed,
+                ..
+            }
+        ),
         "{zero:?}"
     );
 
@@ -236,7 +247,10 @@ async fn five_mib_of_todos_come_over_the_socket_in_pages_and_snapshot_parts() {
     assert_eq!(seqs.len(), 1, "one seq for every part");
     assert!(parts[..parts.len() - 1].iter().all(|p| p.2));
     assert!(!parts[parts.len() - 1].2);
-    let snap: Vec<i64> = parts.iter().flat_map(|p| p.1.iter().map(|t| t.id)).collect();
+    let snap: Vec<i64> = parts
+        .iter()
+        .flat_map(|p| p.1.iter().map(|t| t.id))
+        .collect();
     assert_eq!(snap, ids);
     // The socket is still there.
     let last = s
@@ -275,5 +289,8 @@ async fn list_tasks_shows_the_model_a_count_and_the_first_50() {
     assert_eq!(result["truncated"], true);
     assert_eq!(result["todos"].as_array().map(Vec::len), Some(50));
     let text = seen.text();
-    assert!(text.contains("120 tasks") && text.contains("70 more"), "{text}");
+    assert!(
+        text.contains("120 tasks") && text.contains("70 more"),
+        "{text}"
+    );
 }
