@@ -369,7 +369,7 @@ pub struct Config {
     #[arg(skip)]
     pub argon2: Argon2Cost,
 
-    /// Password hashes running at once (each holds ARGON2_MEMORY_KIB) [default: the CPU count]
+    /// Password hashes running at once (each holds ARGON2_MEMORY_KIB) [default: the CPU count, and never more than a quarter of the memory]
     #[arg(long = "hash-concurrency", env = "HASH_CONCURRENCY", value_name = "N", value_parser = |s: &str| in_range(s, 1usize, 1024))]
     hash_concurrency_arg: Option<usize>,
     /// Password hashes running at once (filled in from the CPU count when not set).
@@ -755,6 +755,12 @@ mod tests {
             ("EVENT_RETENTION", "0"),
             ("LOG_FORMAT", "yaml"),
             ("MAX_CONNECTIONS", "0"),
+            ("MAX_CONNECTIONS_PER_IP", "0"),
+            ("MAX_SOCKETS_PER_USER", "0"),
+            ("TRUSTED_PROXIES", "10.0.0.1,nope"),
+            ("TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("HEADER_READ_TIMEOUT_SECS", "0"),
+            ("HASH_CONCURRENCY", "1000000"),
         ] {
             let err = cfg(&[(var, val)]).unwrap_err();
             assert_eq!(err.var, var, "{var}={val}: {err}");
@@ -825,6 +831,35 @@ mod tests {
         ] {
             assert!(help.contains(var), "{var}");
         }
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_and_networks() {
+        let c = cfg(&[("TRUSTED_PROXIES", "10.0.0.0/8, ::1,192.0.2.7")]).unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let trusted = |s| c.trusted_proxies.iter().any(|n| n.contains(ip(s)));
+        assert!(trusted("10.200.0.1") && trusted("::1") && trusted("192.0.2.7"));
+        assert!(trusted("::ffff:10.1.2.3"), "IPv4-mapped IPv6 is IPv4");
+        assert!(!trusted("11.0.0.1") && !trusted("192.0.2.8") && !trusted("::2"));
+        let all = Cidr::parse("0.0.0.0/0").unwrap();
+        assert!(all.contains(ip("203.0.113.1")) && !all.contains(ip("2001:db8::1")));
+    }
+
+    #[test]
+    fn hash_concurrency_is_capped_by_memory_and_connections_by_descriptors() {
+        let c = cfg(&[]).unwrap();
+        let by_memory = (memory_limit_bytes() / 4 / (19_456 * 1024)) as usize;
+        assert!(c.hash_concurrency >= 1 && c.hash_concurrency <= by_memory.max(1));
+        // The derived connection limit leaves room below the descriptor limit.
+        let derived = c.connection_limit() as u64;
+        assert!(derived >= 16);
+        assert!(derived <= fd_limit().max(16));
+        assert_eq!(
+            cfg(&[("MAX_CONNECTIONS", "77")])
+                .unwrap()
+                .connection_limit(),
+            77
+        );
     }
 
     #[test]

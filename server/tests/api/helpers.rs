@@ -184,8 +184,14 @@ pub fn unique_email() -> String {
 
 impl Client {
     pub fn new(base: &str) -> Self {
+        Self::with_headers(base, reqwest::header::HeaderMap::new())
+    }
+
+    /// A client that sends `headers` with every request (e.g. a proxy's `X-Forwarded-For`).
+    pub fn with_headers(base: &str, headers: reqwest::header::HeaderMap) -> Self {
         let http = reqwest::Client::builder()
             .cookie_store(true)
+            .default_headers(headers)
             .timeout(Duration::from_secs(30))
             .build()
             .expect("http client");

@@ -17,32 +17,15 @@ use server::service::auth::tokens::{AUDIENCE, Claims, ISSUER};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{
-    Client, PASSWORD, Resp, TestApp, connect, spawn_app_with, unique_email, user_with_token,
+    Client, PASSWORD, TestApp, connect, spawn_app_with, unique_email, user_with_token,
 };
+use crate::ops::retry_after;
 
 /// A browser behind the trusted proxy, at client address `ip` (the proxy's `X-Forwarded-For`).
 fn client_at(app: &TestApp, ip: &str) -> Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert("x-forwarded-for", ip.parse().expect("header"));
-    let http = reqwest::Client::builder()
-        .cookie_store(true)
-        .default_headers(headers)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client");
-    Client {
-        http,
-        base: app.url.clone(),
-        email: String::new(),
-    }
-}
-
-fn retry_after(r: &Resp) -> u64 {
-    r.headers
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("Retry-After: {:?}", r.headers))
+    Client::with_headers(&app.url, headers)
 }
 
 /// Wrong passwords from `ip` (a fresh browser each time) until the source is slowed down;

@@ -750,7 +750,7 @@ async fn bodies_over_the_limit_are_413_payload_too_large() {
 // Rate limits
 // ---------------------------------------------------------------------------------------------
 
-fn retry_after(r: &Resp) -> u64 {
+pub fn retry_after(r: &Resp) -> u64 {
     header(r, "retry-after")
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("Retry-After in seconds: {:?}", r.headers))

@@ -118,7 +118,7 @@ impl Stored {
         Some(Stored {
             algorithm: Algorithm::try_from(parsed.algorithm.as_str()).ok()?,
             version: match parsed.version {
-                Some(v) => Version::try_from(u32::from(v)).ok()?,
+                Some(v) => Version::try_from(v).ok()?,
                 None => Version::default(),
             },
             params: Params::try_from(&parsed).ok()?,
