@@ -6,8 +6,10 @@ use protocol::Todo;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Client, TestApp, spawn_app, spawn_app_with, user_with_token};
-use crate::ops::{Bearer, EVIL, assert_no_leak, header, post_raw, with_origin};
+use crate::helpers::{
+    Bearer, Client, EVIL, TestApp, assert_no_leak, header, post_raw, spawn_app, spawn_app_with,
+    user_with_token, with_origin,
+};
 
 fn path(id: i64) -> String {
     format!("/api/todos/{id}")
