@@ -11,6 +11,14 @@ pub fn postgres_admin_url() -> Option<String> {
         .filter(|u| u.starts_with("postgres"))
 }
 
+/// The PostgreSQL server URL, for a test that only makes sense there. Such tests sit in a
+/// module `pg_only` with `#[ignore = "needs PostgreSQL …"]`, so a SQLite run lists them as
+/// ignored instead of passing them silently; run with `--ignored` but without a PostgreSQL
+/// server, they fail here instead of passing.
+pub fn require_postgres() -> String {
+    postgres_admin_url().expect("this test needs TEST_DATABASE_URL=postgres://…")
+}
+
 /// A fresh, empty database URL for one test.
 pub async fn fresh_database() -> String {
     let n: u64 = rand::random();
