@@ -279,6 +279,12 @@ async fn every_documented_route_is_served_and_all_but_the_public_ones_need_a_ses
                 r.status,
                 r.body
             );
+            // The document lists the answer it got.
+            assert!(
+                item[method]["responses"][r.status.as_str()].is_object(),
+                "{method} {path}: {} is not in the document",
+                r.status
+            );
             if !PUBLIC.contains(&(method.as_str(), path.as_str())) {
                 assert_eq!(
                     r.status,
