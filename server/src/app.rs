@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use governor::{Quota, RateLimiter};
+use secrecy::ExposeSecret;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -37,13 +38,23 @@ impl App {
     /// Connects the database (running migrations), binds `config.bind_addr`, and serves in the
     /// background. The real address is logged as `listening on http://HOST:PORT`.
     pub async fn spawn(config: Config) -> anyhow::Result<App> {
-        let db = Db::connect(&config.database_url, config.db_max_connections).await?;
+        let db = Db::connect(
+            config.database_url.expose_secret(),
+            config.db_max_connections,
+        )
+        .await?;
         let listener = tokio::net::TcpListener::bind(config.bind_addr)
             .await
             .with_context(|| format!("BIND_ADDR: cannot listen on {}", config.bind_addr))?;
         let addr = listener.local_addr()?;
 
-        let secret = load_or_create_secret(config.jwt_secret.as_deref(), &config.data_dir)?;
+        let secret = load_or_create_secret(
+            config
+                .jwt_secret
+                .as_ref()
+                .map(|s| s.expose_secret().as_bytes()),
+            &config.data_dir,
+        )?;
         let hasher = Hasher::new(config.argon2, config.hash_concurrency)?;
         let hub = Hub::new();
         let bus = Bus::new(hub.clone(), db.clone());

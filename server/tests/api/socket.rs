@@ -459,7 +459,7 @@ async fn a_restart_loses_nothing_that_was_acked() {
     let app = spawn_app().await;
     let (_, _, token) = user_with_token(&app).await;
     let db = app.database_url.clone();
-    let secret: Vec<u8> = app.app.state.config.jwt_secret.clone().unwrap();
+    let secret = app.app.state.config.jwt_secret.clone().unwrap();
     let mut s = connect(&app, &token).await;
     let mut acked = Vec::new();
     for i in 0..5 {

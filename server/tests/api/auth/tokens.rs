@@ -17,7 +17,7 @@ use server::service::auth::tokens::{AUDIENCE, ISSUER};
 const KEY: &[u8] = b"an-hs256-test-key-of-at-least-32-bytes!!";
 
 async fn app_with_known_key() -> TestApp {
-    spawn_app_with(|c| c.jwt_secret = Some(KEY.to_vec())).await
+    spawn_app_with(|c| c.jwt_secret = Some(String::from_utf8_lossy(KEY).into_owned().into())).await
 }
 
 fn sign(alg: Algorithm, key: &[u8], claims: &Value) -> String {
