@@ -1,6 +1,22 @@
-//! What every error answer must be: the contract's shape, and nothing internal in it.
+//! What error answers must be: the contract's shape, nothing internal in it, and for bad input
+//! a 422 that names the field.
+
+use reqwest::StatusCode;
 
 use super::http::Resp;
+
+/// `422 validation_failed` whose message starts with the field's name.
+pub fn assert_422(r: &Resp, field: &str) {
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{field}: {:?}",
+        r.body
+    );
+    assert_eq!(r.code(), "validation_failed");
+    let msg = r.body["error"]["message"].as_str().unwrap_or("");
+    assert!(msg.starts_with(field), "the message names {field}: {msg}");
+}
 
 /// Fails unless an error answer has the contract's shape and carries nothing internal: SQL,
 /// driver names, panics, source or file paths. (Success bodies echo the caller's own input, so
