@@ -34,6 +34,7 @@ cargo test --workspace
 
 step "tests on PostgreSQL ($PG_URL)"
 TEST_DATABASE_URL="$PG_URL" cargo test -p server --test api
+TEST_DATABASE_URL="$PG_URL" cargo test -p server --test api pg_only -- --ignored
 
 step "schemathesis: the OpenAPI document against the server (exits non-zero on any failure)"
 scripts/schemathesis.sh

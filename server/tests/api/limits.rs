@@ -17,9 +17,8 @@ use server::service::auth::tokens::{AUDIENCE, Claims, ISSUER};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{
-    Client, PASSWORD, TestApp, connect, spawn_app_with, unique_email, user_with_token,
+    Client, PASSWORD, TestApp, connect, retry_after, spawn_app_with, unique_email, user_with_token,
 };
-use crate::ops::retry_after;
 
 /// A browser behind the trusted proxy, at client address `ip` (the proxy's `X-Forwarded-For`).
 fn client_at(app: &TestApp, ip: &str) -> Client {
