@@ -264,7 +264,8 @@ def cmd_bigframe(args):
                 after = m["result"].get("next_after")
                 if after is None:
                     break
-            await ws.send(json.dumps({"type": "hello", "last_seq": 0, "id": "h"}))
+            # A seq the server has not reached: it answers with a snapshot.
+            await ws.send(json.dumps({"type": "hello", "last_seq": 10**12, "id": "h"}))
             parts, snap = 0, 0
             while True:
                 m = json.loads(await asyncio.wait_for(ws.recv(), 20))
