@@ -50,8 +50,13 @@ done
 [[ -n "$URL" ]] || { say "the server did not log its address"; exit 1; }
 
 export FUZZ_URL="$URL" FUZZ_EMAIL="fuzz@example.com" FUZZ_PASSWORD="correct horse battery"
-curl -sf -o /dev/null -X POST -H 'content-type: application/json' \
-  -d "{\"email\":\"$FUZZ_EMAIL\",\"password\":\"$FUZZ_PASSWORD\"}" "$URL/api/auth/register"
+"$VENV/bin/python" - <<'PY'
+import json, os, urllib.request
+body = json.dumps({"email": os.environ["FUZZ_EMAIL"], "password": os.environ["FUZZ_PASSWORD"]})
+req = urllib.request.Request(os.environ["FUZZ_URL"] + "/api/auth/register", data=body.encode(),
+                             headers={"content-type": "application/json"})
+urllib.request.urlopen(req, timeout=30).read()
+PY
 say "fuzzing $URL"
 cd "$ROOT/scripts"
 status=0
