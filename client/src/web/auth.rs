@@ -7,7 +7,7 @@ use sycamore::prelude::*;
 use web_sys::SubmitEvent;
 
 use super::api;
-use super::app::Route;
+use super::ctx::Route;
 use super::drafts;
 use crate::state::forms::{self, FieldErrors};
 

@@ -5,7 +5,7 @@ use sycamore::prelude::*;
 use web_sys::{KeyboardEvent, SubmitEvent};
 
 use super::api;
-use super::app::{Ctx, Retry};
+use super::ctx::{Ctx, Retry};
 use crate::state::chat::ChatItem;
 
 #[component(inline_props)]

@@ -6,7 +6,7 @@ use sycamore::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{HtmlElement, KeyboardEvent, SubmitEvent};
 
-use super::app::Ctx;
+use super::ctx::Ctx;
 use crate::state::todos::TodoView;
 
 #[component(inline_props)]
