@@ -3,12 +3,22 @@
 # and on PostgreSQL, the web client's tests, its build and the browser test, and the load
 # tester's smoke run.
 #
-# Needs PostgreSQL at $TEST_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres) and,
-# for the browser test, chromium + chromedriver (see .ci/run for the packages).
+# It gets what it needs first, saying what it installs (scripts/lib/ensure.sh): PostgreSQL at
+# $TEST_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres) is started when it is
+# installed and down; chromium + chromium-driver (apt, as root on Debian), websocat (crates.io),
+# rustfmt/clippy, and the web client's toolchain (through scripts/build-client.sh).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=lib/ensure.sh
+source scripts/lib/ensure.sh
 PG_URL="${TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "set-up (what is missing is installed, and said so)"
+ensure_rust_components
+ensure_postgres "$PG_URL"
+ensure_chromium
+ensure_websocat
 
 step "format"
 cargo fmt --all -- --check
