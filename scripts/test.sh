@@ -42,6 +42,9 @@ fi
 step "tests on SQLite"
 cargo test --workspace
 
+step "README walkthroughs (curl and websocat, as written)"
+scripts/readme-walkthrough.sh
+
 step "tests on PostgreSQL ($PG_URL)"
 TEST_DATABASE_URL="$PG_URL" cargo test -p server --test api
 
