@@ -1,34 +1,60 @@
-//! Every setting, read from the environment and checked once at start.
+//! Every setting, read once at start from the command line or the environment (`clap` with
+//! `env`): `server --help` lists each with its variable and its default.
 //!
-//! A bad value stops the server with one line naming the variable (`ConfigError`). Tests build a
-//! `Config` with [`Config::for_tests`] and change the public fields they care about.
+//! One rule for bad values: a value that is not a number, is zero where zero means nothing, or
+//! is out of range stops the server with one line naming the variable ([`ConfigError`]) — never
+//! silently clamped. Where zero is meaningful it says so (`AUTH_RATE_PER_MIN=0` turns the limit
+//! off). Secrets (`JWT_SECRET`, `OPENAI_API_KEY`, `METRICS_TOKEN`, the database URL) are
+//! [`SecretString`]s: they never print, in `Debug` or in `--help`.
+//!
+//! Tests build a `Config` with [`Config::for_tests`] (defaults, never the process environment)
+//! and change the public fields they care about.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
+use secrecy::{ExposeSecret, SecretString};
 
 /// A setting that could not be used, with the variable's name first.
 #[derive(Debug, thiserror::Error)]
 #[error("{var}: {why}")]
 pub struct ConfigError {
-    pub var: &'static str,
+    pub var: String,
     pub why: String,
 }
 
-fn bad(var: &'static str, why: impl Into<String>) -> ConfigError {
+fn bad(var: &str, why: impl Into<String>) -> ConfigError {
     ConfigError {
-        var,
+        var: var.to_owned(),
         why: why.into(),
     }
 }
 
+/// What `load` found on the command line besides settings.
+pub enum Loaded {
+    Run(Box<Config>),
+    /// `--help` or `--version`: print this and exit 0.
+    Print(String),
+}
+
 /// Which assistant answers `chat.send`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AgentKind {
     /// OpenAI-compatible when a key is set, else offline.
     Auto,
+    #[value(name = "openai")]
     OpenAi,
     Offline,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// Argon2id cost. The defaults are OWASP's (19 MiB, t=2, p=1); a load test may lower them to seed
@@ -51,245 +77,376 @@ impl Default for Argon2Cost {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub bind_addr: SocketAddr,
-    /// `sqlite:…` or `postgres://…`.
-    pub database_url: String,
-    /// Where the default SQLite file and the generated JWT secret live.
-    pub data_dir: PathBuf,
-    /// The public origin of the server (`scheme://host[:port]`); `None` means
-    /// `http://localhost:PORT` and `http://127.0.0.1:PORT` with the bound port.
-    pub public_url: Option<String>,
-    /// Extra allowed origins.
-    pub allowed_origins: Vec<String>,
-    /// HS256 key, at least 32 bytes. `None`: generated once and kept in `data_dir`.
-    pub jwt_secret: Option<Vec<u8>>,
-    pub access_ttl: Duration,
-    pub refresh_ttl: Duration,
-    pub cookie_secure: bool,
-    /// Login/register/refresh attempts per client IP per minute; 0 turns the limit off.
-    pub auth_rate_per_min: u32,
-    /// Socket messages per user per second (burst twice that).
-    pub ws_rate_per_sec: u32,
-    pub ws_max_message_bytes: usize,
-    /// Frames queued for one socket before it is judged too slow and closed.
-    pub ws_send_queue: usize,
-    /// How often an idle socket is pinged; one that has not answered within
-    /// `ws_idle_timeout` is dropped.
-    pub ws_ping_interval: Duration,
-    pub ws_idle_timeout: Duration,
-    /// Todo events kept per user for resume; an older `last_seq` gets a snapshot.
-    pub event_retention: i64,
-    pub agent: AgentKind,
-    pub openai_api_key: Option<String>,
-    pub openai_base_url: String,
-    pub openai_model: String,
-    /// Longest wait for the model server to accept the connection (`OPENAI_CONNECT_TIMEOUT_SECS`).
-    pub openai_connect_timeout: Duration,
-    /// Longest wait for the response to start and then between two streamed chunks
-    /// (`OPENAI_TIMEOUT_SECS`); past it the turn ends with `finish_reason=error`.
-    pub openai_chunk_timeout: Duration,
-    /// Chat messages (`chat.send`) per user per minute.
-    pub chat_rate_per_min: u32,
-    pub static_dir: PathBuf,
-    pub max_body_bytes: usize,
-    pub argon2: Argon2Cost,
-    /// Concurrent password hashes (each holds `argon2.memory_kib` of memory).
-    pub hash_concurrency: usize,
-    /// Largest database pool.
-    pub db_max_connections: u32,
+/// `N` seconds, `N` ≥ 1.
+fn seconds(s: &str) -> Result<Duration, String> {
+    match s.trim().parse::<u64>() {
+        Ok(0) => Err("must be 1 or more seconds".into()),
+        Ok(n) => Ok(Duration::from_secs(n)),
+        Err(_) => Err(format!("'{s}' is not a whole number of seconds")),
+    }
+}
+
+/// A number in `lo..=hi`.
+fn in_range<T>(s: &str, lo: T, hi: T) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    match s.trim().parse::<T>() {
+        Ok(n) if n < lo || n > hi => Err(format!("must be between {lo} and {hi}")),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("'{s}' is not a whole number")),
+    }
+}
+
+fn at_least_one(s: &str) -> Result<u32, String> {
+    in_range(s, 1, u32::MAX)
+}
+
+fn any_u32(s: &str) -> Result<u32, String> {
+    in_range(s, 0, u32::MAX)
+}
+
+fn bytes_1k_up(s: &str) -> Result<usize, String> {
+    in_range(s, 1024, 1 << 30)
+}
+
+fn secret(s: &str) -> Result<SecretString, String> {
+    Ok(SecretString::from(s.to_owned()))
+}
+
+fn jwt_secret(s: &str) -> Result<SecretString, String> {
+    if s.len() < 32 {
+        return Err("must be at least 32 bytes".into());
+    }
+    secret(s)
+}
+
+fn database_url(s: &str) -> Result<SecretString, String> {
+    if s.starts_with("sqlite:") || s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        return secret(s);
+    }
+    Err(format!(
+        "'{}' must start with sqlite: or postgres://",
+        redact_url(s)
+    ))
+}
+
+fn origin(s: &str) -> Result<String, String> {
+    origin_of(s).ok_or_else(|| format!("'{s}' is not an http(s)://host[:port] origin"))
+}
+
+fn http_url(s: &str) -> Result<String, String> {
+    if s.starts_with("http://") || s.starts_with("https://") {
+        Ok(s.trim_end_matches('/').to_owned())
+    } else {
+        Err(format!("'{s}' is not an http(s) URL"))
+    }
+}
+
+fn boolean(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(format!("'{s}' is not true or false")),
+    }
 }
 
 pub const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 pub const DEFAULT_OPENAI_MODEL: &str = "gpt-4o-mini";
 
+/// The realtime todo server: REST auth and todos, the WebSocket, the assistant, the web client.
+///
+/// Every setting is a flag or, more usually, an environment variable (named in brackets).
+#[derive(Debug, Clone, Parser)]
+#[command(name = "server", version, max_term_width = 100)]
+pub struct Config {
+    // --- where it listens and what it serves -----------------------------------------------
+    /// Listen address; port 0 picks a free port (logged as `listening on http://HOST:PORT`)
+    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
+    pub bind_addr: SocketAddr,
+
+    /// `sqlite:…` or `postgres://…`; migrations run at start [default: a SQLite file in DATA_DIR]
+    #[arg(long = "database-url", env = "DATABASE_URL", value_name = "URL", value_parser = database_url, hide_env_values = true)]
+    database_url_arg: Option<SecretString>,
+    /// The database URL in use (the default is filled in from `DATA_DIR`).
+    #[arg(skip = SecretString::from(String::new()))]
+    pub database_url: SecretString,
+
+    /// Where the default SQLite file and the generated JWT secret live
+    #[arg(long, env = "DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// The public origin (`https://todo.example.com`); its origin is always allowed
+    /// [default: http://localhost:PORT and http://127.0.0.1:PORT]
+    #[arg(long, env = "PUBLIC_URL", value_parser = origin)]
+    pub public_url: Option<String>,
+
+    /// Extra allowed origins, comma-separated
+    #[arg(long, env = "ALLOWED_ORIGINS", value_parser = origin, value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// The built web client
+    #[arg(long, env = "STATIC_DIR", default_value = "client/dist")]
+    pub static_dir: PathBuf,
+
+    // --- sessions ---------------------------------------------------------------------------
+    /// HS256 key, at least 32 bytes [default: generated once, kept in DATA_DIR/jwt_secret]
+    #[arg(long, env = "JWT_SECRET", value_parser = jwt_secret, hide_env_values = true)]
+    pub jwt_secret: Option<SecretString>,
+
+    /// Access-token lifetime, seconds
+    #[arg(long = "access-token-ttl-secs", env = "ACCESS_TOKEN_TTL_SECS", value_name = "SECS", default_value = "900", value_parser = seconds)]
+    pub access_ttl: Duration,
+
+    /// Refresh-token (session) lifetime, seconds
+    #[arg(long = "refresh-token-ttl-secs", env = "REFRESH_TOKEN_TTL_SECS", value_name = "SECS", default_value = "2592000", value_parser = seconds)]
+    pub refresh_ttl: Duration,
+
+    /// The `Secure` cookie attribute [default: on when PUBLIC_URL is https]
+    #[arg(long = "cookie-secure", env = "COOKIE_SECURE", value_name = "BOOL", value_parser = boolean)]
+    cookie_secure_arg: Option<bool>,
+    /// Whether cookies carry `Secure` (filled in from `PUBLIC_URL` when not set).
+    #[arg(skip)]
+    pub cookie_secure: bool,
+
+    // --- limits -----------------------------------------------------------------------------
+    /// Login/register/refresh attempts per client IP per minute; 0 turns the limit off
+    #[arg(long, env = "AUTH_RATE_PER_MIN", default_value = "20", value_parser = any_u32)]
+    pub auth_rate_per_min: u32,
+
+    /// Socket messages per user per second (burst twice that)
+    #[arg(long, env = "WS_RATE_PER_SEC", default_value = "50", value_parser = at_least_one)]
+    pub ws_rate_per_sec: u32,
+
+    /// Largest socket frame in bytes (larger: close 1009)
+    #[arg(long, env = "WS_MAX_MESSAGE_BYTES", default_value = "65536", value_parser = bytes_1k_up)]
+    pub ws_max_message_bytes: usize,
+
+    /// Frames queued for one socket before it is closed as too slow (8 or more)
+    #[arg(long, env = "WS_SEND_QUEUE", default_value = "256", value_parser = |s: &str| in_range(s, 8usize, 1 << 20))]
+    pub ws_send_queue: usize,
+
+    /// How often the server pings a socket, seconds
+    #[arg(long = "ws-ping-interval-secs", env = "WS_PING_INTERVAL_SECS", value_name = "SECS", default_value = "25", value_parser = seconds)]
+    pub ws_ping_interval: Duration,
+
+    /// A peer silent this long is dropped, seconds
+    #[arg(long = "ws-idle-timeout-secs", env = "WS_IDLE_TIMEOUT_SECS", value_name = "SECS", default_value = "60", value_parser = seconds)]
+    pub ws_idle_timeout: Duration,
+
+    /// Todo events kept per user for resume (older: a snapshot)
+    #[arg(long, env = "EVENT_RETENTION", default_value = "1000", value_parser = |s: &str| in_range(s, 1i64, i64::MAX))]
+    pub event_retention: i64,
+
+    /// Chat messages per user per minute
+    #[arg(long, env = "CHAT_RATE_PER_MIN", default_value = "30", value_parser = at_least_one)]
+    pub chat_rate_per_min: u32,
+
+    /// Largest REST body in bytes (413 above)
+    #[arg(long, env = "MAX_BODY_BYTES", default_value = "1048576", value_parser = bytes_1k_up)]
+    pub max_body_bytes: usize,
+
+    /// Request headers must be complete within this many seconds (else 408 or close)
+    #[arg(long = "header-read-timeout-secs", env = "HEADER_READ_TIMEOUT_SECS", value_name = "SECS", default_value = "10", value_parser = seconds)]
+    pub header_read_timeout: Duration,
+
+    /// A request body that stalls this long is answered 408
+    #[arg(long = "body-read-timeout-secs", env = "BODY_READ_TIMEOUT_SECS", value_name = "SECS", default_value = "30", value_parser = seconds)]
+    pub body_read_timeout: Duration,
+
+    /// An idle keep-alive connection is closed after this many seconds
+    #[arg(long = "keepalive-idle-secs", env = "KEEPALIVE_IDLE_SECS", value_name = "SECS", default_value = "75", value_parser = seconds)]
+    pub keepalive_idle: Duration,
+
+    /// Open connections at most (503 + Retry-After above) [default: from the file-descriptor limit]
+    #[arg(long, env = "MAX_CONNECTIONS", value_parser = |s: &str| in_range(s, 1usize, 10_000_000))]
+    pub max_connections: Option<usize>,
+
+    /// Open connections per client IP (IPv6: per /64)
+    #[arg(long, env = "MAX_CONNECTIONS_PER_IP", default_value = "256", value_parser = |s: &str| in_range(s, 1usize, 10_000_000))]
+    pub max_connections_per_ip: usize,
+
+    /// Open sockets per user (409 quota_exceeded on the upgrade above)
+    #[arg(long, env = "MAX_SOCKETS_PER_USER", default_value = "32", value_parser = |s: &str| in_range(s, 1usize, 1_000_000))]
+    pub max_sockets_per_user: usize,
+
+    /// Todos per user (409 quota_exceeded above)
+    #[arg(long, env = "MAX_TODOS_PER_USER", default_value = "10000", value_parser = |s: &str| in_range(s, 1i64, i64::MAX))]
+    pub max_todos_per_user: i64,
+
+    /// Conversations per user (409 quota_exceeded above)
+    #[arg(long, env = "MAX_CONVERSATIONS_PER_USER", default_value = "1000", value_parser = |s: &str| in_range(s, 1i64, i64::MAX))]
+    pub max_conversations_per_user: i64,
+
+    /// Reverse proxies whose `X-Forwarded-For` is believed: IPs or CIDRs, comma-separated
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+
+    // --- the assistant ----------------------------------------------------------------------
+    /// `openai`, `offline`, or `auto` (openai when a key is set, else offline)
+    #[arg(long, env = "AGENT", value_enum, default_value = "auto")]
+    pub agent: AgentKind,
+
+    /// Key for the OpenAI-compatible server
+    #[arg(long, env = "OPENAI_API_KEY", value_parser = secret, hide_env_values = true)]
+    pub openai_api_key: Option<SecretString>,
+
+    /// Any OpenAI-compatible chat-completions server (Ollama, vLLM, llama.cpp, LM Studio)
+    #[arg(long, env = "OPENAI_BASE_URL", default_value = DEFAULT_OPENAI_BASE_URL, value_parser = http_url)]
+    pub openai_base_url: String,
+
+    /// The model to ask
+    #[arg(long, env = "OPENAI_MODEL", default_value = DEFAULT_OPENAI_MODEL)]
+    pub openai_model: String,
+
+    /// Longest wait for the model server to accept the connection, seconds
+    #[arg(long = "openai-connect-timeout-secs", env = "OPENAI_CONNECT_TIMEOUT_SECS", value_name = "SECS", default_value = "10", value_parser = seconds)]
+    pub openai_connect_timeout: Duration,
+
+    /// Longest wait for the response to start and between two streamed chunks, seconds
+    #[arg(long = "openai-timeout-secs", env = "OPENAI_TIMEOUT_SECS", value_name = "SECS", default_value = "60", value_parser = seconds)]
+    pub openai_chunk_timeout: Duration,
+
+    // --- resources --------------------------------------------------------------------------
+    /// Argon2id memory per password hash, KiB (OWASP: 19456)
+    #[arg(long = "argon2-memory-kib", env = "ARGON2_MEMORY_KIB", default_value = "19456", value_parser = at_least_one)]
+    argon2_memory_kib: u32,
+
+    /// Argon2id iterations
+    #[arg(long = "argon2-iterations", env = "ARGON2_ITERATIONS", value_name = "N", default_value = "2", value_parser = at_least_one)]
+    argon2_iterations: u32,
+
+    /// Argon2id lanes
+    #[arg(long = "argon2-parallelism", env = "ARGON2_PARALLELISM", value_name = "N", default_value = "1", value_parser = at_least_one)]
+    argon2_parallelism: u32,
+    /// The password-hashing cost, from the three settings above (each hash keeps its own).
+    #[arg(skip)]
+    pub argon2: Argon2Cost,
+
+    /// Password hashes running at once (each holds ARGON2_MEMORY_KIB) [default: the CPU count]
+    #[arg(long = "hash-concurrency", env = "HASH_CONCURRENCY", value_name = "N", value_parser = |s: &str| in_range(s, 1usize, 1024))]
+    hash_concurrency_arg: Option<usize>,
+    /// Password hashes running at once (filled in from the CPU count when not set).
+    #[arg(skip)]
+    pub hash_concurrency: usize,
+
+    /// Largest database pool
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value = "16", value_parser = |s: &str| in_range(s, 1u32, 10_000))]
+    pub db_max_connections: u32,
+
+    // --- operations -------------------------------------------------------------------------
+    /// When set, `/metrics` requires `Authorization: Bearer <this>` [default: open]
+    #[arg(long, env = "METRICS_TOKEN", value_parser = secret, hide_env_values = true)]
+    pub metrics_token: Option<SecretString>,
+
+    /// Log filter (`tracing` syntax)
+    #[arg(long, env = "RUST_LOG", default_value = "info,sqlx=warn")]
+    pub log_filter: String,
+
+    /// `text` or `json` (one JSON object per line)
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
 impl Config {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
+    /// Reads the command line and the environment. `--help`/`--version` come back as text to
+    /// print; a bad value is one line naming the variable.
+    pub fn load() -> Result<Loaded, ConfigError> {
+        Self::parse_with(Self::command(), std::env::args_os())
     }
 
-    /// Reads settings through `get` (the environment, or a map in tests).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |k: &str| {
-            get(k)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "./data".into()));
-        let bind_addr = match get("BIND_ADDR") {
-            Some(v) => v
-                .parse()
-                .map_err(|_| bad("BIND_ADDR", format!("'{v}' is not HOST:PORT")))?,
-            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
-        };
-        let database_url = match get("DATABASE_URL") {
-            Some(v)
-                if v.starts_with("sqlite:")
-                    || v.starts_with("postgres://")
-                    || v.starts_with("postgresql://") =>
-            {
-                v
-            }
-            Some(v) => {
-                return Err(bad(
-                    "DATABASE_URL",
-                    format!(
-                        "'{}' must start with sqlite: or postgres://",
-                        redact_url(&v)
-                    ),
-                ));
-            }
-            None => format!("sqlite://{}/todo.db?mode=rwc", data_dir.display()),
-        };
-        let public_url = match get("PUBLIC_URL") {
-            Some(v) => Some(origin_of(&v).ok_or_else(|| {
-                bad(
-                    "PUBLIC_URL",
-                    format!("'{v}' is not an http(s)://host[:port] URL"),
-                )
-            })?),
-            None => None,
-        };
-        let mut allowed_origins = Vec::new();
-        if let Some(list) = get("ALLOWED_ORIGINS") {
-            for o in list.split(',').map(str::trim).filter(|o| !o.is_empty()) {
-                allowed_origins.push(origin_of(o).ok_or_else(|| {
-                    bad("ALLOWED_ORIGINS", format!("'{o}' is not an http(s) origin"))
-                })?);
-            }
+    /// Defaults plus these settings (`("VAR", "value")`), ignoring the process environment:
+    /// for tests, and for anything that must not depend on who runs it.
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let command = Self::command().mut_args(|a| a.env(None::<&str>));
+        let vars = Self::command();
+        let mut args: Vec<OsString> = vec!["server".into()];
+        for (var, value) in pairs {
+            let arg = vars
+                .get_arguments()
+                .find(|a| a.get_env().is_some_and(|e| e == *var))
+                .ok_or_else(|| bad(var, "is not a setting"))?;
+            let flag = arg.get_long().ok_or_else(|| bad(var, "has no flag"))?;
+            args.push(format!("--{flag}={value}").into());
         }
-        let jwt_secret = match get("JWT_SECRET") {
-            Some(s) if s.len() < 32 => {
-                return Err(bad("JWT_SECRET", "must be at least 32 bytes"));
-            }
-            Some(s) => Some(s.into_bytes()),
-            None => None,
+        match Self::parse_with(command, args)? {
+            Loaded::Run(config) => Ok(*config),
+            Loaded::Print(_) => Err(bad("--help", "not a setting")),
+        }
+    }
+
+    fn parse_with(
+        command: clap::Command,
+        args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
+    ) -> Result<Loaded, ConfigError> {
+        let matches = match command.clone().try_get_matches_from(args) {
+            Ok(m) => m,
+            Err(e) => return one_line(e),
         };
-        let secs = |var: &'static str, default: u64| -> Result<Duration, ConfigError> {
-            let n = num::<u64>(&get, var, default)?;
-            if n == 0 {
-                return Err(bad(var, "must be 1 or more seconds"));
-            }
-            Ok(Duration::from_secs(n))
+        let mut config =
+            Self::from_arg_matches(&matches).map_err(|e| bad("arguments", e.to_string()))?;
+        config.resolve()?;
+        Ok(Loaded::Run(Box::new(config)))
+    }
+
+    /// Fills in the defaults that depend on other settings, and checks what one value alone
+    /// cannot say.
+    fn resolve(&mut self) -> Result<(), ConfigError> {
+        self.database_url = match self.database_url_arg.take() {
+            Some(url) => url,
+            None => SecretString::from(format!(
+                "sqlite://{}/todo.db?mode=rwc",
+                self.data_dir.display()
+            )),
         };
-        let access_ttl = secs("ACCESS_TOKEN_TTL_SECS", 900)?;
-        let refresh_ttl = secs("REFRESH_TOKEN_TTL_SECS", 2_592_000)?;
-        let https = public_url
+        let https = self
+            .public_url
             .as_deref()
             .is_some_and(|u| u.starts_with("https://"));
-        let cookie_secure = match get("COOKIE_SECURE") {
-            Some(v) => {
-                parse_bool(&v).ok_or_else(|| bad("COOKIE_SECURE", "must be true or false"))?
-            }
-            None => https,
-        };
-        let agent = match get("AGENT").as_deref() {
-            None | Some("auto") => AgentKind::Auto,
-            Some("openai") => AgentKind::OpenAi,
-            Some("offline") => AgentKind::Offline,
-            Some(v) => {
-                return Err(bad(
-                    "AGENT",
-                    format!("'{v}' is not openai, offline or auto"),
-                ));
-            }
-        };
-        let openai_api_key = get("OPENAI_API_KEY");
-        if agent == AgentKind::OpenAi
-            && openai_api_key.is_none()
-            && get("OPENAI_BASE_URL").is_none()
+        self.cookie_secure = self.cookie_secure_arg.unwrap_or(https);
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        self.hash_concurrency = self.hash_concurrency_arg.unwrap_or(cpus);
+        if self.agent == AgentKind::OpenAi
+            && self.openai_api_key.is_none()
+            && self.openai_base_url == DEFAULT_OPENAI_BASE_URL
         {
             return Err(bad(
                 "AGENT",
                 "openai needs OPENAI_API_KEY or OPENAI_BASE_URL",
             ));
         }
-        let openai_base_url =
-            get("OPENAI_BASE_URL").unwrap_or_else(|| DEFAULT_OPENAI_BASE_URL.into());
-        if !(openai_base_url.starts_with("http://") || openai_base_url.starts_with("https://")) {
-            return Err(bad("OPENAI_BASE_URL", "must be an http(s) URL"));
-        }
-        let ws_max_message_bytes = num::<usize>(&get, "WS_MAX_MESSAGE_BYTES", 65_536)?;
-        if ws_max_message_bytes < 1024 {
-            return Err(bad("WS_MAX_MESSAGE_BYTES", "must be at least 1024"));
-        }
-        let max_body_bytes = num::<usize>(&get, "MAX_BODY_BYTES", 1_048_576)?;
-        if max_body_bytes < 1024 {
-            return Err(bad("MAX_BODY_BYTES", "must be at least 1024"));
-        }
-        let ws_rate_per_sec = num::<u32>(&get, "WS_RATE_PER_SEC", 50)?;
-        if ws_rate_per_sec == 0 {
-            return Err(bad("WS_RATE_PER_SEC", "must be 1 or more"));
-        }
-        let argon2 = Argon2Cost {
-            memory_kib: num(&get, "ARGON2_MEMORY_KIB", 19_456)?,
-            iterations: num(&get, "ARGON2_ITERATIONS", 2)?,
-            parallelism: num(&get, "ARGON2_PARALLELISM", 1)?,
+        self.argon2 = Argon2Cost {
+            memory_kib: self.argon2_memory_kib,
+            iterations: self.argon2_iterations,
+            parallelism: self.argon2_parallelism,
         };
-        if argon2::Params::new(
-            argon2.memory_kib,
-            argon2.iterations,
-            argon2.parallelism,
-            None,
-        )
-        .is_err()
-        {
+        let a = self.argon2;
+        if argon2::Params::new(a.memory_kib, a.iterations, a.parallelism, None).is_err() {
             return Err(bad(
                 "ARGON2_MEMORY_KIB",
-                "argon2 parameters out of range (memory ≥ 8×parallelism KiB, iterations ≥ 1, parallelism ≥ 1)",
+                "argon2 parameters out of range (memory ≥ 8×parallelism KiB)",
             ));
         }
-        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Ok(Self {
-            bind_addr,
-            database_url,
-            data_dir,
-            public_url,
-            allowed_origins,
-            jwt_secret,
-            access_ttl,
-            refresh_ttl,
-            cookie_secure,
-            auth_rate_per_min: num(&get, "AUTH_RATE_PER_MIN", 20)?,
-            ws_rate_per_sec,
-            ws_max_message_bytes,
-            ws_send_queue: num(&get, "WS_SEND_QUEUE", 256)?.max(8),
-            ws_ping_interval: Duration::from_secs(num(&get, "WS_PING_INTERVAL_SECS", 25)?.max(1)),
-            ws_idle_timeout: Duration::from_secs(num(&get, "WS_IDLE_TIMEOUT_SECS", 60)?.max(2)),
-            event_retention: num(&get, "EVENT_RETENTION", 1000)?.max(1),
-            agent,
-            openai_api_key,
-            openai_base_url,
-            openai_model: get("OPENAI_MODEL").unwrap_or_else(|| DEFAULT_OPENAI_MODEL.into()),
-            openai_connect_timeout: secs("OPENAI_CONNECT_TIMEOUT_SECS", 10)?,
-            openai_chunk_timeout: secs("OPENAI_TIMEOUT_SECS", 60)?,
-            chat_rate_per_min: num(&get, "CHAT_RATE_PER_MIN", 30)?.max(1),
-            static_dir: PathBuf::from(get("STATIC_DIR").unwrap_or_else(|| "client/dist".into())),
-            max_body_bytes,
-            argon2,
-            hash_concurrency: num(&get, "HASH_CONCURRENCY", cpus)?.max(1),
-            db_max_connections: num(&get, "DB_MAX_CONNECTIONS", 16)?.max(1),
-        })
+        Ok(())
     }
 
     /// A configuration for black-box tests: port 0, the given database, a random JWT secret,
-    /// cheap password hashing, no auth rate limit, the offline agent.
+    /// cheap password hashing, no auth rate limit, the offline agent — and nothing from the
+    /// process environment.
     pub fn for_tests(database_url: &str) -> Self {
-        let mut c = Self::from_lookup(|_| None).unwrap_or_else(|e| panic!("defaults: {e}"));
-        c.bind_addr = SocketAddr::from(([127, 0, 0, 1], 0));
-        c.database_url = database_url.to_owned();
-        c.data_dir = std::env::temp_dir();
         let secret: [u8; 32] = rand::random();
-        c.jwt_secret = Some(secret.to_vec());
-        c.argon2 = Argon2Cost {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        };
-        c.auth_rate_per_min = 0;
-        c.agent = AgentKind::Offline;
+        let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        let mut c = Self::from_pairs(&[
+            ("BIND_ADDR", "127.0.0.1:0"),
+            ("DATABASE_URL", database_url),
+            ("AUTH_RATE_PER_MIN", "0"),
+            ("AGENT", "offline"),
+            ("ARGON2_MEMORY_KIB", "64"),
+            ("ARGON2_ITERATIONS", "1"),
+        ])
+        .unwrap_or_else(|e| panic!("test defaults: {e}"));
+        c.data_dir = std::env::temp_dir();
+        c.jwt_secret = Some(SecretString::from(hex));
         c
     }
 
@@ -313,27 +470,61 @@ impl Config {
             ],
         }
     }
-}
 
-fn num<T: std::str::FromStr>(
-    get: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-    default: T,
-) -> Result<T, ConfigError> {
-    match get(var) {
-        Some(v) => v
-            .parse()
-            .map_err(|_| bad(var, format!("'{v}' is not a valid non-negative number"))),
-        None => Ok(default),
+    /// The database URL with its password hidden, for logs.
+    pub fn database_url_redacted(&self) -> String {
+        redact_url(self.database_url.expose_secret())
     }
 }
 
-fn parse_bool(v: &str) -> Option<bool> {
-    match v.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Some(true),
-        "0" | "false" | "no" | "off" => Some(false),
-        _ => None,
+/// A clap error as the contract wants it: one line naming the variable. `--help` and
+/// `--version` are not errors: their text is handed back to print.
+fn one_line(e: clap::Error) -> Result<Loaded, ConfigError> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        return Ok(Loaded::Print(e.render().to_string()));
     }
+    // The argument, named by its variable when it has one.
+    let arg = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let flag = arg
+        .trim_start_matches("--")
+        .split([' ', '='])
+        .next()
+        .unwrap_or("");
+    let var = Config::command()
+        .get_arguments()
+        .find(|a| a.get_long() == Some(flag))
+        .and_then(|a| a.get_env())
+        .map(|v| v.to_string_lossy().into_owned())
+        .unwrap_or_else(|| {
+            if arg.is_empty() {
+                "arguments".into()
+            } else {
+                arg.clone()
+            }
+        });
+    let why = match (e.kind(), e.get(ContextKind::InvalidValue)) {
+        (ErrorKind::ValueValidation, _) => {
+            // "invalid value 'x' for '--flag <VAR>': <why>" → "<why>"
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("").to_owned();
+            first
+                .rsplit_once(": ")
+                .map_or(first.clone(), |(_, why)| why.to_owned())
+        }
+        (_, Some(ContextValue::String(v))) => format!("'{v}' is not valid"),
+        _ => e
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim_start_matches("error: ")
+            .to_owned(),
+    };
+    Err(bad(&var, why))
 }
 
 /// `scheme://host[:port]` of an http(s) URL, lower-cased, without path; `None` if it is not one.
@@ -369,27 +560,31 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let m: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_lookup(|k| m.get(k).cloned())
+        Config::from_pairs(pairs)
     }
 
     #[test]
     fn defaults_follow_the_contract() {
         let c = cfg(&[]).unwrap();
         assert_eq!(c.bind_addr.to_string(), "127.0.0.1:8080");
-        assert!(c.database_url.starts_with("sqlite:"));
+        assert!(c.database_url.expose_secret().starts_with("sqlite:"));
         assert_eq!(c.access_ttl.as_secs(), 900);
         assert_eq!(c.refresh_ttl.as_secs(), 2_592_000);
         assert_eq!(c.auth_rate_per_min, 20);
         assert_eq!(c.ws_rate_per_sec, 50);
         assert_eq!(c.ws_max_message_bytes, 65_536);
         assert_eq!(c.max_body_bytes, 1_048_576);
+        assert_eq!(c.header_read_timeout.as_secs(), 10);
+        assert_eq!(c.body_read_timeout.as_secs(), 30);
+        assert_eq!(c.keepalive_idle.as_secs(), 75);
+        assert_eq!(c.max_connections, None);
+        assert_eq!(c.max_connections_per_ip, 256);
+        assert_eq!(c.max_sockets_per_user, 32);
+        assert_eq!(c.max_todos_per_user, 10_000);
+        assert_eq!(c.max_conversations_per_user, 1000);
+        assert!(c.trusted_proxies.is_empty() && c.metrics_token.is_none());
         assert_eq!(c.effective_agent(), AgentKind::Offline);
         assert!(!c.cookie_secure);
         assert_eq!(c.argon2, Argon2Cost::default());
@@ -400,7 +595,7 @@ mod tests {
     }
 
     #[test]
-    fn bad_values_name_their_variable() {
+    fn bad_values_name_their_variable_in_one_line() {
         for (var, val) in [
             ("BIND_ADDR", "nope"),
             ("DATABASE_URL", "mysql://x"),
@@ -413,12 +608,27 @@ mod tests {
             ("PUBLIC_URL", "ftp://x"),
             ("ALLOWED_ORIGINS", "http://ok.example,nope"),
             ("WS_MAX_MESSAGE_BYTES", "12"),
+            ("WS_SEND_QUEUE", "2"),
+            ("WS_RATE_PER_SEC", "0"),
             ("MAX_BODY_BYTES", "x"),
+            ("HASH_CONCURRENCY", "0"),
+            ("DB_MAX_CONNECTIONS", "0"),
+            ("EVENT_RETENTION", "0"),
+            ("LOG_FORMAT", "yaml"),
+            ("MAX_CONNECTIONS", "0"),
         ] {
             let err = cfg(&[(var, val)]).unwrap_err();
             assert_eq!(err.var, var, "{var}={val}: {err}");
-            assert!(err.to_string().starts_with(var));
+            let line = err.to_string();
+            assert!(line.starts_with(var) && !line.contains('\n'), "{line}");
         }
+        // Zero is meaningful here: the limit is off.
+        assert_eq!(
+            cfg(&[("AUTH_RATE_PER_MIN", "0")])
+                .unwrap()
+                .auth_rate_per_min,
+            0
+        );
     }
 
     #[test]
@@ -427,8 +637,55 @@ mod tests {
         assert!(c.cookie_secure);
         assert_eq!(c.own_origins(1), ["https://todo.example.com"]);
         assert_eq!(c.effective_agent(), AgentKind::Offline);
+        let c = cfg(&[
+            ("PUBLIC_URL", "https://x.example"),
+            ("COOKIE_SECURE", "false"),
+        ])
+        .unwrap();
+        assert!(!c.cookie_secure);
         let c = cfg(&[("OPENAI_API_KEY", "sk-x")]).unwrap();
         assert_eq!(c.effective_agent(), AgentKind::OpenAi);
+        assert!(cfg(&[("AGENT", "openai")]).is_err());
+        assert!(
+            cfg(&[
+                ("AGENT", "openai"),
+                ("OPENAI_BASE_URL", "http://127.0.0.1:1/v1")
+            ])
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let c = cfg(&[
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef-very-secret"),
+            ("OPENAI_API_KEY", "sk-very-secret"),
+            ("METRICS_TOKEN", "very-secret-token"),
+            ("DATABASE_URL", "postgres://u:very-secret@h/db"),
+        ])
+        .unwrap();
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("very-secret"), "{debug}");
+        assert_eq!(c.database_url_redacted(), "postgres://u:***@h/db");
+    }
+
+    #[test]
+    fn help_lists_every_setting_with_its_variable() {
+        let help = Config::command().render_long_help().to_string();
+        for arg in Config::command().get_arguments() {
+            if let Some(var) = arg.get_env() {
+                let var = var.to_string_lossy();
+                assert!(help.contains(&format!("[env: {var}")), "{var} missing");
+            }
+        }
+        for var in [
+            "MAX_CONNECTIONS",
+            "TRUSTED_PROXIES",
+            "METRICS_TOKEN",
+            "RUST_LOG",
+        ] {
+            assert!(help.contains(var), "{var}");
+        }
     }
 
     #[test]

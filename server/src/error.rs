@@ -87,8 +87,3 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
             || matches!(c, "55000" | "3D000" | "5" | "6")
     }))
 }
-
-/// True when `e` is a unique-constraint violation.
-pub fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
-}

@@ -1,31 +1,37 @@
-//! `server`: reads the configuration, starts the app, waits for Ctrl-C or SIGTERM, shuts down
-//! gracefully.
+//! `server`: reads the configuration (`server --help` lists every setting), starts the app,
+//! waits for Ctrl-C or SIGTERM, shuts down gracefully.
+
+use std::process::ExitCode;
 
 use server::app::App;
-use server::config::Config;
+use server::config::{Config, Loaded};
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
-    server::telemetry::init();
-    let config = match Config::from_env() {
-        Ok(c) => c,
+async fn main() -> ExitCode {
+    let config = match Config::load() {
+        Ok(Loaded::Run(config)) => *config,
+        Ok(Loaded::Print(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
-            // One clear line naming the variable.
+            // One clear line naming the variable (logging is not set up yet).
             eprintln!("configuration error: {e}");
-            return std::process::ExitCode::from(2);
+            return ExitCode::from(2);
         }
     };
+    server::telemetry::init(&config.log_filter, config.log_format);
     let app = match App::spawn(config).await {
         Ok(app) => app,
         Err(e) => {
-            eprintln!("cannot start: {e:#}");
-            return std::process::ExitCode::from(1);
+            tracing::error!("cannot start: {e:#}");
+            return ExitCode::from(1);
         }
     };
     shutdown_signal().await;
     tracing::info!("shutting down");
     app.shutdown().await;
-    std::process::ExitCode::SUCCESS
+    ExitCode::SUCCESS
 }
 
 async fn shutdown_signal() {

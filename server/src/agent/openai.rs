@@ -30,6 +30,7 @@ use super::{
     AgentMessage, ErrorKind, Provider, ProviderError, StepEvent, StepStream, ToolCallRequest, tools,
 };
 use crate::config::Config;
+use secrecy::ExposeSecret;
 
 /// What the model is told about its job. Short on purpose: small local models follow short
 /// instructions better.
@@ -58,7 +59,11 @@ pub struct OpenAi {
 
 impl OpenAi {
     pub fn new(config: &Config) -> anyhow::Result<Self> {
-        let key = config.openai_api_key.clone().unwrap_or_default();
+        let key = config
+            .openai_api_key
+            .as_ref()
+            .map(|k| k.expose_secret().to_owned())
+            .unwrap_or_default();
         // async-openai builds the Authorization header with `unwrap`: check it here, at start,
         // rather than panic inside a turn.
         http::HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use protocol::{StatusFilter, Todo, TodoDescription, TodoTitle, UpdateTodo};
 
 use crate::error::{Error, Result};
-use crate::realtime::bus::Bus;
+use crate::fanout::bus::Bus;
 use crate::store::todos::{self as store, Change};
-use crate::store::{Db, events};
+use crate::store::{Db, events, users};
 
 #[derive(Clone)]
 pub struct Todos {
@@ -111,6 +111,11 @@ impl Todos {
 
     pub async fn list(&self, user_id: i64, status: StatusFilter) -> Result<Vec<Todo>> {
         Ok(store::list(&self.db, user_id, status).await?)
+    }
+
+    /// The user's latest event number (what a new socket's `welcome` says).
+    pub async fn latest_seq(&self, user_id: i64) -> Result<i64> {
+        Ok(users::last_seq(&self.db, user_id).await?)
     }
 
     /// All todos with the `seq` they reflect.

@@ -18,17 +18,21 @@ fn user((id, email, name, created_at): Row) -> User {
     }
 }
 
-/// Inserts a user; a unique violation means the email is taken.
+/// Inserts a user; `None` when the email is taken.
 pub async fn insert(
     db: &Db,
     email: &str,
     name: Option<&str>,
     password_hash: &str,
-) -> Result<User, sqlx::Error> {
+) -> Result<Option<User>, sqlx::Error> {
     const SQL: &str = "INSERT INTO users (email, name, password_hash, created_at) VALUES ($1, $2, $3, $4) \
                        RETURNING id, email, name, created_at";
-    let row: Row = with_pool!(db, pool => sqlx::query_as(SQL).bind(email).bind(name).bind(password_hash).bind(now()).fetch_one(pool).await)?;
-    Ok(user(row))
+    let row: Result<Row, _> = with_pool!(db, pool => sqlx::query_as(SQL).bind(email).bind(name).bind(password_hash).bind(now()).fetch_one(pool).await);
+    match row {
+        Ok(row) => Ok(Some(user(row))),
+        Err(sqlx::Error::Database(d)) if d.is_unique_violation() => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// The user with this (already lower-cased) email, and their password hash.

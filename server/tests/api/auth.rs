@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use server::auth::tokens::{AUDIENCE, ISSUER};
+use server::service::auth::tokens::{AUDIENCE, ISSUER};
 
 use crate::helpers::{
     Client, PASSWORD, Resp, TestApp, spawn_app, spawn_app_with, unique_email, user_with_token,
@@ -25,7 +25,7 @@ use crate::ops::{
 const KEY: &[u8] = b"an-hs256-test-key-of-at-least-32-bytes!!";
 
 async fn app_with_known_key() -> TestApp {
-    spawn_app_with(|c| c.jwt_secret = Some(KEY.to_vec())).await
+    spawn_app_with(|c| c.jwt_secret = Some(String::from_utf8_lossy(KEY).into_owned().into())).await
 }
 
 fn register_body(email: &str) -> Value {

@@ -113,7 +113,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
 /// Boots a server on an existing database (a second instance, or a restart).
 pub async fn spawn_on(database_url: &str, tweak: impl FnOnce(&mut Config)) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
-        server::telemetry::init();
+        server::telemetry::init_for_tests();
     }
     let mut config = Config::for_tests(database_url);
     tweak(&mut config);

@@ -11,5 +11,6 @@ mod auth;
 mod chat;
 mod fake_openai;
 mod ops;
+mod sessions;
 mod socket;
 mod todos;

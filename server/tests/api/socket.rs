@@ -459,7 +459,7 @@ async fn a_restart_loses_nothing_that_was_acked() {
     let app = spawn_app().await;
     let (_, _, token) = user_with_token(&app).await;
     let db = app.database_url.clone();
-    let secret: Vec<u8> = app.app.state.config.jwt_secret.clone().unwrap();
+    let secret = app.app.state.config.jwt_secret.clone().unwrap();
     let mut s = connect(&app, &token).await;
     let mut acked = Vec::new();
     for i in 0..5 {
@@ -569,7 +569,7 @@ async fn a_peer_that_stops_answering_pings_is_dropped() {
     let mut s = connect(&app, &token).await;
     // Not reading means not answering pings: the server gives up on the peer.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while app.app.state.bus.hub().connections() > 0 {
+    while app.app.state.hub.connections() > 0 {
         assert!(
             std::time::Instant::now() < deadline,
             "the silent peer was not dropped"

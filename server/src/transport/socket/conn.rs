@@ -1,36 +1,26 @@
-//! One task per socket: authenticate the upgrade, then read → dispatch → answer, while
-//! forwarding the user's events in `seq` order.
-//!
-//! The upgrade is taken from hyper directly (not `warp::ws`) so the socket's buffers can be
-//! sized: tungstenite's default 128 KiB read buffer per socket would alone be twice the
-//! 64 KiB-per-idle-socket budget.
+//! One task per socket: read → run → answer, while forwarding the user's events in `seq`
+//! order (holding back an event that overtakes a gap, reading the log when a gap stays open).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use http::StatusCode;
-use http::header::{CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
 use protocol::{
     AckResult, ClientFrame, ClientMessage, ErrorCode, PROTOCOL_VERSION, ServerMessage, TodoEvent,
-    UpdateTodo, close,
+    close,
 };
 use tokio::time::{Instant, sleep_until};
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
-use tracing::Instrument;
-use warp::reply::Response;
 
-use super::hub::{Frame, Kick, Outbound};
-use crate::app::AppState;
-use crate::auth::Authenticated;
+use super::commands::{execute, reply_for};
 use crate::error::{Error, Result};
-use crate::http::Request;
-use crate::http::guard::authenticate;
+use crate::fanout::hub::{Frame, Kick, Outbound, Registration};
 use crate::metrics::metrics;
-use crate::store::users;
+use crate::state::AppState;
+use crate::transport::request::Caller;
 
 /// Most events replayed on `hello` before a snapshot is sent instead.
 const MAX_REPLAY: i64 = 1000;
@@ -44,70 +34,7 @@ const GAP_WAIT: Duration = Duration::from_millis(500);
 const MAX_PENDING: usize = 256;
 
 type Io = hyper_util::rt::TokioIo<warp::hyper::upgrade::Upgraded>;
-type Ws = WebSocketStream<Io>;
-
-/// `GET /ws`: 401 without a valid session, 400 if it is not a WebSocket handshake, else 101.
-pub async fn upgrade(state: &AppState, req: Request) -> Result<Response> {
-    let who = authenticate(state, &req.headers).await?;
-    let header_has = |name, want: &str| {
-        req.headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|v| v.trim().eq_ignore_ascii_case(want))
-    };
-    let key = req.header(SEC_WEBSOCKET_KEY).map(str::to_owned);
-    let (Some(key), true, true, true, Some(on_upgrade)) = (
-        key,
-        header_has(UPGRADE, "websocket"),
-        header_has(CONNECTION, "upgrade"),
-        req.header("sec-websocket-version") == Some("13"),
-        req.upgrade,
-    ) else {
-        return Err(Error::bad_request(
-            "expected a WebSocket upgrade (version 13)",
-        ));
-    };
-    let user = state.auth.user(who.user_id).await?;
-    let state2 = state.clone();
-    let span = tracing::info_span!("ws", user_id = who.user_id, session_id = who.session_id);
-    tokio::spawn(
-        async move {
-            let upgraded = match on_upgrade.await {
-                Ok(u) => u,
-                Err(e) => {
-                    tracing::debug!(error = %e, "upgrade failed");
-                    return;
-                }
-            };
-            let config = WebSocketConfig::default()
-                .read_buffer_size(4096)
-                .write_buffer_size(0)
-                .max_write_buffer_size(1 << 20)
-                .max_message_size(Some(state2.config.ws_max_message_bytes))
-                .max_frame_size(Some(state2.config.ws_max_message_bytes));
-            let ws = WebSocketStream::from_raw_socket(
-                hyper_util::rt::TokioIo::new(upgraded),
-                Role::Server,
-                Some(config),
-            )
-            .await;
-            run(state2, who, user, ws).await;
-        }
-        .instrument(span),
-    );
-    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
-    let mut resp = super::super::http::reply::no_content();
-    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let h = resp.headers_mut();
-    h.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
-    if let Ok(v) = HeaderValue::from_str(&accept) {
-        h.insert(SEC_WEBSOCKET_ACCEPT, v);
-    }
-    Ok(resp)
-}
+pub(super) type Ws = WebSocketStream<Io>;
 
 /// How a socket's loop ended.
 enum End {
@@ -119,7 +46,7 @@ enum End {
 
 struct Conn {
     state: AppState,
-    who: Authenticated,
+    who: Caller,
     sink: futures_util::stream::SplitSink<Ws, Message>,
     /// The last todo event `seq` this socket has been sent.
     last_seq: i64,
@@ -131,10 +58,9 @@ struct Conn {
     strikes: u32,
 }
 
-async fn run(state: AppState, who: Authenticated, user: protocol::User, ws: Ws) {
+pub(super) async fn run(state: AppState, who: Caller, user: protocol::User, ws: Ws) {
     let mut reg = state
-        .bus
-        .hub()
+        .hub
         .register(who.user_id, who.session_id, state.config.ws_send_queue);
     let (sink, mut stream) = ws.split();
     let mut conn = Conn {
@@ -150,7 +76,7 @@ async fn run(state: AppState, who: Authenticated, user: protocol::User, ws: Ws) 
 
     // Registered first, then the seq read: an event committed in between arrives through the
     // hub with a higher seq and is sent; none can fall between the two.
-    let end = match users::last_seq(&state.db, who.user_id).await {
+    let end = match state.todos.latest_seq(who.user_id).await {
         Ok(seq) => {
             conn.last_seq = seq;
             let welcome = ServerMessage::Welcome {
@@ -210,7 +136,7 @@ impl Conn {
     async fn serve(
         &mut self,
         stream: &mut futures_util::stream::SplitStream<Ws>,
-        reg: &mut super::hub::Registration,
+        reg: &mut Registration,
     ) -> End {
         let cfg = self.state.config.clone();
         let session_end = Instant::now()
@@ -491,7 +417,7 @@ impl Conn {
         let Some(client_seq) = last_seq else {
             return Ok(());
         };
-        let latest = users::last_seq(&self.state.db, self.who.user_id).await?;
+        let latest = self.state.todos.latest_seq(self.who.user_id).await?;
         let too_far = latest - client_seq > MAX_REPLAY;
         if client_seq < 0 || client_seq > latest || too_far {
             self.send_snapshot()
@@ -528,76 +454,4 @@ enum Step {
     Continue,
     Run(Command),
     End(End),
-}
-
-/// Runs one todo or chat command through the services, for the ack.
-async fn execute(state: &AppState, user_id: i64, msg: ClientMessage) -> Result<AckResult> {
-    let todos = &state.todos;
-    Ok(match msg {
-        // Paging is added with the socket's size limits; the whole list answers for now.
-        ClientMessage::TodoList { status, .. } => AckResult::Todos {
-            todos: todos.list(user_id, status.unwrap_or_default()).await?,
-            next_after: None,
-        },
-        ClientMessage::TodoAdd { title, description } => AckResult::Todo {
-            todo: todos
-                .create(user_id, &title, description.as_deref())
-                .await?,
-        },
-        ClientMessage::TodoUpdate {
-            todo_id,
-            title,
-            description,
-            completed,
-        } => {
-            let patch = UpdateTodo {
-                title,
-                description,
-                completed,
-            };
-            AckResult::Todo {
-                todo: todos.update(user_id, todo_id, &patch).await?,
-            }
-        }
-        ClientMessage::TodoComplete { todo_id } => {
-            let patch = UpdateTodo {
-                completed: Some(true),
-                ..Default::default()
-            };
-            AckResult::Todo {
-                todo: todos.update(user_id, todo_id, &patch).await?,
-            }
-        }
-        ClientMessage::TodoDelete { todo_id } => {
-            todos.delete(user_id, todo_id).await?;
-            AckResult::Deleted { todo_id }
-        }
-        ClientMessage::ChatSend {
-            text,
-            conversation_id,
-        } => AckResult::Conversation {
-            conversation_id: state.chat.send(user_id, conversation_id, &text).await?,
-        },
-        ClientMessage::ChatCancel { conversation_id } => {
-            state.chat.cancel(user_id, conversation_id).await?;
-            AckResult::Conversation { conversation_id }
-        }
-        // Answered inline by the socket loop.
-        ClientMessage::Ping | ClientMessage::Hello { .. } => AckResult::Empty {},
-    })
-}
-
-/// The `ack` or `error` answering a command.
-fn reply_for(id: Option<String>, result: Result<AckResult>) -> ServerMessage {
-    match result {
-        Ok(result) => ServerMessage::Ack { id, result },
-        Err(e) => {
-            let api = e.to_api();
-            ServerMessage::Error {
-                id,
-                code: api.code,
-                message: api.message,
-            }
-        }
-    }
 }

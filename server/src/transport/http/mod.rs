@@ -5,16 +5,17 @@
 //! text), and the contract fixes every status and body. Here warp does the serving, the
 //! upgrade plumbing and the body stream; [`handle`] applies, in this order and for every
 //! request: the origin check, CORS, the route, the body limit, the handler, the security
-//! headers, the log line and the metrics. [`routes::Route`] is the single list of routes,
-//! which the OpenAPI document is checked against.
+//! headers, the log line and the metrics. [`routes::ROUTES`] is the single table of routes:
+//! resolution, `405`, authentication, metric names and the OpenAPI paths all come from it.
 
 pub mod auth;
 pub mod conversations;
+pub mod cookies;
 pub mod guard;
 pub mod openapi;
 pub mod ops;
-pub mod reply;
 pub mod routes;
+pub mod sessions;
 pub mod static_files;
 pub mod todos;
 
@@ -24,6 +25,7 @@ use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
+use http::header::{ALLOW, HeaderValue};
 use http::{HeaderMap, Method};
 use protocol::ErrorCode;
 use tracing::Instrument;
@@ -31,28 +33,11 @@ use warp::Filter;
 use warp::hyper::upgrade::OnUpgrade;
 use warp::reply::Response;
 
-use crate::app::AppState;
 use crate::error::Error;
-use reply::error_response;
-use routes::Route;
-
-/// A request as the handlers see it: everything read, the body within the limit.
-pub struct Request {
-    pub method: Method,
-    pub path: String,
-    pub query: String,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-    pub client_ip: IpAddr,
-    /// The connection's upgrade handle, for `GET /ws`.
-    pub upgrade: Option<OnUpgrade>,
-}
-
-impl Request {
-    pub fn header(&self, name: impl http::header::AsHeaderName) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-}
+use crate::state::AppState;
+use crate::transport::reply::error_response;
+use crate::transport::request::Request;
+use routes::Resolved;
 
 /// The one filter that serves everything.
 pub fn filter(state: AppState) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
@@ -112,12 +97,17 @@ where
     B: Buf,
 {
     let started = Instant::now();
-    let route = Route::resolve(&head.method, &head.path);
+    let resolved = routes::resolve(&head.method, &head.path);
+    let route = match &resolved {
+        Resolved::Found(route, _) => Some(*route),
+        _ => None,
+    };
+    let name = route.map_or("unknown", |r| r.name);
     let span = tracing::info_span!(
         "http",
         method = %head.method,
         path = %head.path,
-        route = route.map_or("unknown", Route::name),
+        route = name,
         user_id = tracing::field::Empty,
         status = tracing::field::Empty,
     );
@@ -127,15 +117,16 @@ where
             .get(http::header::ORIGIN)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let mut resp = respond(&state, head, route, body).await;
-        guard::finish(&state, &mut resp, origin.as_deref(), route);
+        let mut resp = respond(&state, head, resolved, body).await;
+        let is_app = route.is_some_and(routes::Route::is_web_client);
+        guard::finish(&state, &mut resp, origin.as_deref(), is_app);
         let status = resp.status().as_u16();
         tracing::Span::current().record("status", status);
         let elapsed = started.elapsed();
-        let name = route.map_or("unknown", Route::name);
+        let method = route.map_or("-", |r| r.method.as_str());
         crate::metrics::metrics()
             .http_requests
-            .with_label_values(&[name, resp_method_label(route), &status.to_string()])
+            .with_label_values(&[name, method, &status.to_string()])
             .inc();
         crate::metrics::metrics()
             .http_latency
@@ -156,27 +147,39 @@ where
     .await
 }
 
-fn resp_method_label(route: Option<Route>) -> &'static str {
-    route.map_or("-", Route::method)
-}
-
-async fn respond<S, B>(state: &AppState, head: Head, route: Option<Route>, body: S) -> Response
+async fn respond<S, B>(state: &AppState, head: Head, resolved: Resolved, body: S) -> Response
 where
     S: Stream<Item = Result<B, warp::Error>> + Send + Unpin,
     B: Buf,
 {
+    let route = match &resolved {
+        Resolved::Found(route, _) => Some(*route),
+        _ => None,
+    };
     // Cross-site protection comes before anything else happens.
-    if let Err(e) = guard::check_origin(state, &head.method, &head.headers, route) {
+    let socket = route.is_some_and(routes::Route::is_socket);
+    if let Err(e) = guard::check_origin(state, &head.method, &head.headers, socket) {
         return error_response(&e);
     }
     if head.method == Method::OPTIONS {
         return guard::preflight(state, &head.headers);
     }
-    let Some(route) = route else {
-        return error_response(&Error::api(
-            ErrorCode::NotFound,
-            format!("no route for {} {}", head.method, head.path),
-        ));
+    let (route, id) = match resolved {
+        Resolved::Found(route, id) => (route, id),
+        Resolved::NotFound => return error_response(&routes::not_found(&head.method, &head.path)),
+        Resolved::MethodNotAllowed(allow) => {
+            let mut resp = error_response(&Error::api(
+                ErrorCode::MethodNotAllowed,
+                format!(
+                    "{} is not served at {}; use {allow}",
+                    head.method, head.path
+                ),
+            ));
+            if let Ok(v) = HeaderValue::from_str(&allow) {
+                resp.headers_mut().insert(ALLOW, v);
+            }
+            return resp;
+        }
     };
     let body = match read_body(&head.headers, body, state.config.max_body_bytes).await {
         Ok(b) => b,
@@ -189,6 +192,7 @@ where
         headers: head.headers,
         body,
         client_ip: head.client_ip,
+        id,
         upgrade: head.upgrade,
     };
     match routes::dispatch(state, route, req).await {

@@ -1,12 +1,14 @@
-//! Getting committed changes to sockets, on this instance and on the others.
+//! The one channel between instances, and the local delivery of what goes through it.
 //!
-//! Locally, the service hands each committed event to the [`Hub`] at once. With PostgreSQL,
+//! Four kinds of message travel here: committed todo events, chat frames, chat cancels and
+//! session revocations. Locally, the service hands each committed event to the [`Hub`] at once. With PostgreSQL,
 //! several instances may share the database: after commit, each event's `(user, seq)` goes to
 //! a notifier task that sends them in batches with one `pg_notify` (a NOTIFY inside every todo
 //! transaction would serialise all commits behind PostgreSQL's notification lock: measured, 1,000
-//! commands/s could not be kept up with). Chat frames and session revocations are notified too.
-//! Every instance listens and delivers what other instances sent to its own sockets, reading
-//! the events from the log. Batches may interleave out of `seq` order, and a notification can be
+//! commands/s could not be kept up with). Chat frames, chat cancels and session revocations are
+//! notified too. Every instance listens on one connection ([`Bus::listen`]) and delivers what
+//! other instances sent to its own sockets, reading the events from the log; chat cancels go to
+//! the chat service, which subscribes with [`Bus::chat_cancels`]. Batches may interleave out of `seq` order, and a notification can be
 //! missed while the listener reconnects: the sockets heal both (they hold an event that overtakes
 //! a gap for a moment, then read the log).
 
@@ -15,6 +17,7 @@ use std::time::Instant;
 
 use protocol::{ServerMessage, TodoEvent};
 use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
 
 use super::hub::{Frame, Hub};
 use crate::metrics::metrics;
@@ -29,6 +32,10 @@ const NOTIFY_BATCH: usize = 150;
 
 const FRAMES_CHANNEL: &str = "user_frames";
 const SESSIONS_CHANNEL: &str = "session_revoked";
+const CANCELS_CHANNEL: &str = "chat_cancel";
+/// Cancels buffered for the chat service before the oldest is dropped (a dropped cancel can be
+/// sent again with Stop).
+const CANCELS_QUEUE: usize = 1024;
 /// NOTIFY payloads must stay under 8000 bytes; bigger chat frames stay local.
 const MAX_NOTIFY_BYTES: usize = 7000;
 
@@ -40,6 +47,15 @@ pub struct Bus {
     origin: Arc<str>,
     /// Committed `(user, seq)` on their way to the notifier task (PostgreSQL only).
     notes: Option<tokio::sync::mpsc::Sender<(i64, i64)>>,
+    /// Chat cancels other instances sent, for the chat service.
+    cancels: broadcast::Sender<ChatCancel>,
+}
+
+/// Another instance asks whoever runs this conversation's turn to stop it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatCancel {
+    pub user_id: i64,
+    pub conversation_id: i64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -53,6 +69,13 @@ struct FrameNote {
     user_id: i64,
     origin: String,
     frame: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CancelNote {
+    #[serde(flatten)]
+    cancel: ChatCancel,
+    origin: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -80,6 +103,7 @@ impl Bus {
             db,
             origin,
             notes,
+            cancels: broadcast::channel(CANCELS_QUEUE).0,
         }
     }
 
@@ -138,6 +162,26 @@ impl Bus {
         }
     }
 
+    /// Asks the other instances to stop this conversation's turn (the caller has already
+    /// checked that it does not run here).
+    pub async fn cancel_chat(&self, user_id: i64, conversation_id: i64) {
+        if let Db::Postgres(pool) = &self.db {
+            let note = CancelNote {
+                cancel: ChatCancel {
+                    user_id,
+                    conversation_id,
+                },
+                origin: self.origin.to_string(),
+            };
+            notify(pool, CANCELS_CHANNEL, &note).await;
+        }
+    }
+
+    /// The chat cancels other instances send, for the chat service to act on.
+    pub fn chat_cancels(&self) -> broadcast::Receiver<ChatCancel> {
+        self.cancels.subscribe()
+    }
+
     /// Listens for other instances' notifications until the process ends. Only with PostgreSQL.
     pub async fn listen(self) {
         if !self.db.is_postgres() {
@@ -147,7 +191,12 @@ impl Bus {
             match self.db.listener().await {
                 Ok(None) => return,
                 Ok(Some(mut l)) => match l
-                    .listen_all([EVENTS_CHANNEL, FRAMES_CHANNEL, SESSIONS_CHANNEL])
+                    .listen_all([
+                        EVENTS_CHANNEL,
+                        FRAMES_CHANNEL,
+                        SESSIONS_CHANNEL,
+                        CANCELS_CHANNEL,
+                    ])
                     .await
                 {
                     Ok(()) => break l,
@@ -212,6 +261,15 @@ impl Bus {
                 };
                 if *n.origin != *self.origin {
                     self.hub.send_to_user(n.user_id, n.frame.into());
+                }
+            }
+            CANCELS_CHANNEL => {
+                let Ok(n) = serde_json::from_str::<CancelNote>(payload) else {
+                    return;
+                };
+                if *n.origin != *self.origin {
+                    // No subscriber (no chat service) is fine.
+                    let _ = self.cancels.send(n.cancel);
                 }
             }
             SESSIONS_CHANNEL => {

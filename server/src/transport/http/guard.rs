@@ -6,21 +6,21 @@ use http::header::{self, HeaderMap, HeaderValue};
 use protocol::{ACCESS_COOKIE, ErrorCode};
 use warp::reply::Response;
 
-use super::routes::Route;
-use crate::app::AppState;
-use crate::auth::{Authenticated, cookies};
+use super::cookies;
 use crate::error::{Error, Result};
+use crate::state::AppState;
+use crate::transport::request::Caller;
 
-/// `403 forbidden_origin` for an unsafe method or the socket upgrade whose `Origin` is present
-/// and not allowed. Requests without `Origin` (curl, websocat) pass.
+/// `403 forbidden_origin` for an unsafe method or the socket upgrade (`socket`) whose `Origin`
+/// is present and not allowed. Requests without `Origin` (curl, websocat) pass.
 pub fn check_origin(
     state: &AppState,
     method: &Method,
     headers: &HeaderMap,
-    route: Option<Route>,
+    socket: bool,
 ) -> Result<()> {
     let unsafe_method = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
-    if !unsafe_method && route != Some(Route::Socket) && *method != Method::OPTIONS {
+    if !unsafe_method && !socket && *method != Method::OPTIONS {
         return Ok(());
     }
     match headers.get(header::ORIGIN) {
@@ -35,7 +35,7 @@ pub fn check_origin(
 
 /// Answers a CORS preflight from an allowed origin (the origin check already refused others).
 pub fn preflight(state: &AppState, headers: &HeaderMap) -> Response {
-    let mut resp = super::reply::no_content();
+    let mut resp = crate::transport::reply::no_content();
     let allowed = headers
         .get(header::ORIGIN)
         .and_then(|o| o.to_str().ok())
@@ -65,8 +65,9 @@ const APP_CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval';
                        img-src 'self' data:; connect-src 'self'; object-src 'none'; \
                        frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
-/// Adds CORS (for allowed origins) and security headers to every response.
-pub fn finish(state: &AppState, resp: &mut Response, origin: Option<&str>, route: Option<Route>) {
+/// Adds CORS (for allowed origins) and security headers to every response; `is_app` for the
+/// web client's files (their CSP lets the app run).
+pub fn finish(state: &AppState, resp: &mut Response, origin: Option<&str>, is_app: bool) {
     let h = resp.headers_mut();
     if let Some(o) = origin.filter(|o| state.origin_allowed(o))
         && let Ok(v) = HeaderValue::from_str(o)
@@ -91,7 +92,6 @@ pub fn finish(state: &AppState, resp: &mut Response, origin: Option<&str>, route
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    let is_app = route == Some(Route::Static);
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(if is_app { APP_CSP } else { API_CSP }),
@@ -117,8 +117,8 @@ pub fn access_token(headers: &HeaderMap) -> Option<&str> {
         .find_map(|c| cookies::read(c, ACCESS_COOKIE))
 }
 
-/// The authenticated caller, or 401.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Authenticated> {
+/// The authenticated caller, or 401. Only the route table's dispatch calls this.
+pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller> {
     let token = access_token(headers).ok_or_else(Error::unauthenticated)?;
     let who = state.auth.authenticate(token).await?;
     tracing::Span::current().record("user_id", who.user_id);

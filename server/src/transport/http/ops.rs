@@ -4,18 +4,24 @@ use http::StatusCode;
 use serde_json::json;
 use warp::reply::Response;
 
-use super::reply::{json, with_type};
-use crate::app::AppState;
+use crate::error::Result;
 use crate::metrics::metrics as registry;
+use crate::state::AppState;
+use crate::transport::reply::{json, with_type};
+use crate::transport::request::Request;
 
 /// 200 while the process runs.
-pub fn healthz() -> Response {
-    json(StatusCode::OK, &json!({"status": "ok"}))
+pub async fn healthz(_state: &AppState, _req: Request) -> Result<Response> {
+    Ok(json(StatusCode::OK, &json!({"status": "ok"})))
 }
 
 /// 200 when the database answers, 503 otherwise (and 200 again once it is back: the pool
 /// reconnects by itself).
-pub async fn readyz(state: &AppState) -> Response {
+pub async fn readyz(state: &AppState, _req: Request) -> Result<Response> {
+    Ok(ready(state).await)
+}
+
+async fn ready(state: &AppState) -> Response {
     let ping = tokio::time::timeout(std::time::Duration::from_secs(2), state.db.ping()).await;
     match ping {
         Ok(Ok(())) => json(StatusCode::OK, &json!({"status": "ready"})),
@@ -31,28 +37,28 @@ pub async fn readyz(state: &AppState) -> Response {
 }
 
 fn unavailable() -> Response {
-    super::reply::error_response(&crate::error::Error::api(
+    crate::transport::reply::error_response(&crate::error::Error::api(
         protocol::ErrorCode::Unavailable,
         "the database is not reachable",
     ))
 }
 
 /// Prometheus text. The session gauge is refreshed from the database at scrape time.
-pub async fn metrics(state: &AppState) -> Response {
+pub async fn metrics(state: &AppState, _req: Request) -> Result<Response> {
     if let Ok(n) = state.auth.active_sessions().await {
         registry().active_sessions.set(n);
     }
-    with_type(
+    Ok(with_type(
         StatusCode::OK,
         registry().render(),
         "text/plain; version=0.0.4; charset=utf-8",
-    )
+    ))
 }
 
-pub fn openapi() -> Response {
-    with_type(
+pub async fn openapi(_state: &AppState, _req: Request) -> Result<Response> {
+    Ok(with_type(
         StatusCode::OK,
         super::openapi::document(),
         "application/json",
-    )
+    ))
 }

@@ -7,11 +7,10 @@ use protocol::{
 };
 use warp::reply::Response;
 
-use super::Request;
-use super::guard::authenticate;
-use super::reply::{json, no_content, parse_json};
-use crate::app::AppState;
 use crate::error::{Error, Result};
+use crate::state::AppState;
+use crate::transport::reply::{json, no_content, parse_json};
+use crate::transport::request::{Caller, Request};
 
 /// `?status=all|pending|completed` (default all); anything else is a 422 naming `status`.
 fn status_filter(query: &str) -> Result<StatusFilter> {
@@ -35,15 +34,13 @@ fn status_filter(query: &str) -> Result<StatusFilter> {
     Ok(status)
 }
 
-pub async fn list(state: &AppState, req: Request) -> Result<Response> {
-    let who = authenticate(state, &req.headers).await?;
+pub async fn list(state: &AppState, who: Caller, req: Request) -> Result<Response> {
     let status = status_filter(&req.query)?;
     let todos = state.todos.list(who.user_id, status).await?;
     Ok(json(StatusCode::OK, &TodosResponse { todos }))
 }
 
-pub async fn create(state: &AppState, req: Request) -> Result<Response> {
-    let who = authenticate(state, &req.headers).await?;
+pub async fn create(state: &AppState, who: Caller, req: Request) -> Result<Response> {
     let body: CreateTodo = parse_json(&req.body)?;
     let title = body.title.as_deref().ok_or_else(|| missing("title"))?;
     let todo = state
@@ -53,22 +50,19 @@ pub async fn create(state: &AppState, req: Request) -> Result<Response> {
     Ok(json(StatusCode::CREATED, &TodoResponse { todo }))
 }
 
-pub async fn get(state: &AppState, req: Request, id: i64) -> Result<Response> {
-    let who = authenticate(state, &req.headers).await?;
-    let todo = state.todos.get(who.user_id, id).await?;
+pub async fn get(state: &AppState, who: Caller, req: Request) -> Result<Response> {
+    let todo = state.todos.get(who.user_id, req.id()?).await?;
     Ok(json(StatusCode::OK, &TodoResponse { todo }))
 }
 
-pub async fn update(state: &AppState, req: Request, id: i64) -> Result<Response> {
-    let who = authenticate(state, &req.headers).await?;
+pub async fn update(state: &AppState, who: Caller, req: Request) -> Result<Response> {
     let patch: UpdateTodo = parse_json(&req.body)?;
-    let todo = state.todos.update(who.user_id, id, &patch).await?;
+    let todo = state.todos.update(who.user_id, req.id()?, &patch).await?;
     Ok(json(StatusCode::OK, &TodoResponse { todo }))
 }
 
-pub async fn delete(state: &AppState, req: Request, id: i64) -> Result<Response> {
-    let who = authenticate(state, &req.headers).await?;
-    state.todos.delete(who.user_id, id).await?;
+pub async fn delete(state: &AppState, who: Caller, req: Request) -> Result<Response> {
+    state.todos.delete(who.user_id, req.id()?).await?;
     Ok(no_content())
 }
 

@@ -11,11 +11,16 @@ use http::StatusCode;
 use http::header::{CACHE_CONTROL, HeaderValue};
 use warp::reply::Response;
 
-use super::Request;
-use super::reply::with_type;
-use crate::app::AppState;
+use crate::error::Result;
+use crate::state::AppState;
+use crate::transport::reply::with_type;
+use crate::transport::request::Request;
 
-pub async fn serve(state: &AppState, req: &Request) -> Response {
+pub async fn serve(state: &AppState, req: Request) -> Result<Response> {
+    Ok(file(state, &req).await)
+}
+
+async fn file(state: &AppState, req: &Request) -> Response {
     let dir = &state.config.static_dir;
     let Some(rel) = safe_relative(&req.path) else {
         return not_found();
@@ -48,7 +53,7 @@ pub async fn serve(state: &AppState, req: &Request) -> Response {
 }
 
 fn not_found() -> Response {
-    super::reply::error_response(&crate::error::Error::not_found("file"))
+    crate::transport::reply::error_response(&crate::error::Error::not_found("file"))
 }
 
 /// The request path as a relative path inside the static dir; `None` for any attempt to leave it.

@@ -1,5 +1,5 @@
 //! The OpenAPI 3.1 document of the REST part, built once. A test checks that it lists exactly
-//! the routes of [`super::routes::DOCUMENTED`], so it cannot fall behind the server.
+//! the documented routes of [`super::routes::ROUTES`], so it cannot fall behind the server.
 
 use std::sync::LazyLock;
 
@@ -64,6 +64,12 @@ fn build() -> Value {
                     std_errors(&[("401", "unauthenticated (a reused token also revokes its session)"), ("403", "forbidden origin"), ("429", "rate_limited")]))}},
             "/api/auth/logout": {"post": {"summary": "Revoke the session and clear the cookies", "security": auth,
                 "responses": with(json!({"204": {"description": "logged out"}}), std_errors(&[("401", "unauthenticated"), ("403", "forbidden origin")]))}},
+            "/api/auth/logout-all": {"post": {"summary": "Revoke every session of the caller (this one too) and clear the cookies", "security": auth,
+                "responses": with(json!({"204": {"description": "logged out everywhere"}}), std_errors(&[("401", "unauthenticated"), ("403", "forbidden origin")]))}},
+            "/api/auth/sessions": {"get": {"summary": "The caller's live sessions (devices), newest first", "security": auth,
+                "responses": with(json!({"200": ok("the sessions", "SessionsResponse")}), std_errors(&[("401", "unauthenticated")]))}},
+            "/api/auth/sessions/{id}": {"parameters": id_param(), "delete": {"summary": "Sign one of the caller's sessions out (its sockets close with 4001)", "security": auth,
+                "responses": with(json!({"204": {"description": "signed out"}}), std_errors(&[("401", "unauthenticated"), ("403", "forbidden origin"), ("404", "not_found")]))}},
             "/api/todos": {
                 "get": {"summary": "List todos, oldest first", "security": auth,
                     "parameters": [{"name": "status", "in": "query", "schema": {"type": "string", "enum": ["all", "pending", "completed"]}}],
@@ -129,6 +135,11 @@ fn build() -> Value {
                 "TodoResponse": {"type": "object", "required": ["todo"], "properties": {"todo": {"$ref": "#/components/schemas/Todo"}}},
                 "TodosResponse": {"type": "object", "required": ["todos"], "properties": {"todos": {"type": "array", "items": {"$ref": "#/components/schemas/Todo"}}}},
                 "ConversationsResponse": {"type": "object", "required": ["conversations"], "properties": {"conversations": {"type": "array", "items": {"$ref": "#/components/schemas/Conversation"}}}},
+                "SessionInfo": {"type": "object", "required": ["id", "created_at", "last_seen_at", "user_agent", "ip", "current"], "properties": {
+                    "id": {"type": "integer", "format": "int64"}, "created_at": {"type": "string", "format": "date-time"},
+                    "last_seen_at": {"type": "string", "format": "date-time"}, "user_agent": {"type": ["string", "null"]},
+                    "ip": {"type": ["string", "null"]}, "current": {"type": "boolean"}}},
+                "SessionsResponse": {"type": "object", "required": ["sessions"], "properties": {"sessions": {"type": "array", "items": {"$ref": "#/components/schemas/SessionInfo"}}}},
                 "MessagesResponse": {"type": "object", "required": ["messages"], "properties": {"messages": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}}}}
             }
         }
@@ -138,7 +149,7 @@ fn build() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::routes::DOCUMENTED;
+    use crate::transport::http::routes::ROUTES;
     use std::collections::BTreeSet;
 
     #[test]
@@ -153,11 +164,23 @@ mod tests {
                 }
             }
         }
-        let served: BTreeSet<_> = DOCUMENTED
+        let served: BTreeSet<_> = ROUTES
             .iter()
-            .map(|(m, p, _)| (m.to_string(), p.to_string()))
+            .filter(|r| r.documented)
+            .map(|r| (r.method.to_string(), r.pattern.to_string()))
             .collect();
         assert_eq!(in_doc, served);
+        // Exactly the session routes say they need credentials.
+        for r in ROUTES.iter().filter(|r| r.documented) {
+            let op = &doc["paths"][r.pattern][r.method.as_str().to_lowercase()];
+            assert_eq!(
+                op.get("security").is_some(),
+                r.handler.needs_session() || r.name == "logout",
+                "{} {}",
+                r.method,
+                r.pattern
+            );
+        }
         // Every $ref points at a defined schema.
         let text = document();
         for part in text.split("#/components/schemas/").skip(1) {

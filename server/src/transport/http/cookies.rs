@@ -2,6 +2,8 @@
 
 use protocol::{ACCESS_COOKIE, REFRESH_COOKIE, REFRESH_COOKIE_PATH};
 
+use crate::config::Config;
+
 /// Cookie attributes that depend on configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct CookiePolicy {
@@ -11,6 +13,14 @@ pub struct CookiePolicy {
 }
 
 impl CookiePolicy {
+    pub fn new(config: &Config) -> Self {
+        Self {
+            secure: config.cookie_secure,
+            access_max_age: config.access_ttl.as_secs(),
+            refresh_max_age: config.refresh_ttl.as_secs(),
+        }
+    }
+
     pub fn access(&self, jwt: &str) -> String {
         format!(
             "{ACCESS_COOKIE}={jwt}; HttpOnly; SameSite=Lax; Path=/; Max-Age={}{}",

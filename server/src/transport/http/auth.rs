@@ -1,4 +1,4 @@
-//! `/api/auth/*`: register, login, verify, refresh, logout.
+//! `/api/auth/*`: register, login, verify, refresh, logout (the devices are in `sessions`).
 
 use http::StatusCode;
 use http::header::{HeaderValue, SET_COOKIE};
@@ -8,16 +8,16 @@ use protocol::{
 };
 use warp::reply::Response;
 
-use super::Request;
-use super::guard::authenticate;
-use super::reply::{error_response, json, no_content, parse_json, rate_limited};
-use crate::app::AppState;
-use crate::auth::{Issued, Refreshed, cookies};
+use super::cookies::{self, CookiePolicy};
+use super::guard;
 use crate::error::{Error, Result};
-use crate::metrics::metrics;
+use crate::service::auth::{Device, Issued, Login, Refreshed};
+use crate::state::AppState;
+use crate::transport::reply::{error_response, json, no_content, parse_json, rate_limited};
+use crate::transport::request::{Caller, Request};
 
 fn limit_ip(state: &AppState, req: &Request) -> Option<Response> {
-    state.limits.check_ip(req.client_ip).err().map(|wait| {
+    state.auth.check_ip(req.client_ip).err().map(|wait| {
         rate_limited(
             wait.secs(),
             "too many attempts from this address; try again later",
@@ -25,10 +25,19 @@ fn limit_ip(state: &AppState, req: &Request) -> Option<Response> {
     })
 }
 
+/// What the sessions list will show about this login.
+fn device(req: &Request) -> (Option<String>, String) {
+    let agent = req
+        .header(http::header::USER_AGENT)
+        .map(|ua| ua.chars().take(256).collect());
+    (agent, req.client_ip.to_string())
+}
+
 fn with_session_cookies(state: &AppState, mut resp: Response, issued: &Issued) -> Response {
+    let cookies = CookiePolicy::new(&state.config);
     for c in [
-        state.cookies.access(&issued.access_token),
-        state.cookies.refresh(&issued.refresh_token),
+        cookies.access(&issued.access_token),
+        cookies.refresh(&issued.refresh_token),
     ] {
         if let Ok(v) = HeaderValue::from_str(&c) {
             resp.headers_mut().append(SET_COOKIE, v);
@@ -37,8 +46,8 @@ fn with_session_cookies(state: &AppState, mut resp: Response, issued: &Issued) -
     resp
 }
 
-fn with_cleared_cookies(state: &AppState, mut resp: Response) -> Response {
-    for c in state.cookies.cleared() {
+pub(super) fn with_cleared_cookies(state: &AppState, mut resp: Response) -> Response {
+    for c in CookiePolicy::new(&state.config).cleared() {
         if let Ok(v) = HeaderValue::from_str(&c) {
             resp.headers_mut().append(SET_COOKIE, v);
         }
@@ -58,8 +67,12 @@ pub async fn register(state: &AppState, req: Request) -> Result<Response> {
             .ok_or_else(|| missing("password"))?,
     )?;
     let name = parse_name(body.name.as_deref())?;
-    let issued = state.auth.register(email, password, name).await?;
-    tracing::info!(user_id = issued.user.id, "registered");
+    let (agent, ip) = device(&req);
+    let device = Device {
+        user_agent: agent.as_deref(),
+        ip: Some(&ip),
+    };
+    let issued = state.auth.register(email, password, name, &device).await?;
     let resp = json(
         StatusCode::CREATED,
         &UserResponse {
@@ -79,28 +92,13 @@ pub async fn login(state: &AppState, req: Request) -> Result<Response> {
         .password
         .as_deref()
         .ok_or_else(|| missing("password"))?;
-    let invalid = || {
-        Error::api(
-            ErrorCode::InvalidCredentials,
-            "the email or password is wrong",
-        )
+    let (agent, ip) = device(&req);
+    let device = Device {
+        user_agent: agent.as_deref(),
+        ip: Some(&ip),
     };
-    // A malformed email cannot name an account: the same answer as a wrong password.
-    let Ok(email) = Email::parse(raw_email) else {
-        metrics().logins.with_label_values(&["failure"]).inc();
-        return Err(invalid());
-    };
-    if let Err(wait) = state.limits.check_account(email.as_str()) {
-        metrics().logins.with_label_values(&["locked"]).inc();
-        return Ok(rate_limited(
-            wait.secs(),
-            "too many failed logins for this account; try again later",
-        ));
-    }
-    match state.auth.login(&email, password).await? {
-        Some(issued) => {
-            metrics().logins.with_label_values(&["success"]).inc();
-            tracing::info!(user_id = issued.user.id, "logged in");
+    match state.auth.login(raw_email, password, &device).await? {
+        Login::Issued(issued) => {
             let resp = json(
                 StatusCode::OK,
                 &UserResponse {
@@ -109,16 +107,18 @@ pub async fn login(state: &AppState, req: Request) -> Result<Response> {
             );
             Ok(with_session_cookies(state, resp, &issued))
         }
-        None => {
-            metrics().logins.with_label_values(&["failure"]).inc();
-            state.limits.record_failure(email.as_str());
-            Err(invalid())
-        }
+        Login::Invalid => Err(Error::api(
+            ErrorCode::InvalidCredentials,
+            "the email or password is wrong",
+        )),
+        Login::Locked(wait) => Ok(rate_limited(
+            wait.secs(),
+            "too many failed logins for this account; try again later",
+        )),
     }
 }
 
-pub async fn verify(state: &AppState, req: Request) -> Result<Response> {
-    let who = authenticate(state, &req.headers).await?;
+pub async fn verify(state: &AppState, who: Caller, _req: Request) -> Result<Response> {
     let user = state.auth.user(who.user_id).await?;
     Ok(json(
         StatusCode::OK,
@@ -161,31 +161,28 @@ pub async fn refresh(state: &AppState, req: Request) -> Result<Response> {
                 "the refresh token is invalid or expired",
             )),
         )),
-        Refreshed::Reused {
-            user_id,
-            session_id,
-        } => {
-            state.bus.session_revoked(user_id, session_id).await;
-            Ok(with_cleared_cookies(
-                state,
-                error_response(&Error::api(
-                    ErrorCode::Unauthenticated,
-                    "this refresh token was already used; the session has been ended",
-                )),
-            ))
-        }
+        Refreshed::Reused => Ok(with_cleared_cookies(
+            state,
+            error_response(&Error::api(
+                ErrorCode::Unauthenticated,
+                "this refresh token was already used; the session has been ended",
+            )),
+        )),
     }
 }
 
 /// Revokes the caller's session at once (REST and sockets, every instance). Without a valid
 /// access token the answer is 401, and the cookies are cleared either way.
 pub async fn logout(state: &AppState, req: Request) -> Result<Response> {
-    let who = match authenticate(state, &req.headers).await {
-        Ok(who) => who,
-        Err(e) => return Ok(with_cleared_cookies(state, error_response(&e))),
+    let ended = match guard::access_token(&req.headers) {
+        Some(token) => state.auth.logout(token).await,
+        None => Err(Error::unauthenticated()),
     };
-    state.auth.logout(who.session_id).await?;
-    state.bus.session_revoked(who.user_id, who.session_id).await;
-    tracing::info!(session_id = who.session_id, "logged out");
-    Ok(with_cleared_cookies(state, no_content()))
+    Ok(with_cleared_cookies(
+        state,
+        match ended {
+            Ok(_) => no_content(),
+            Err(e) => error_response(&e),
+        },
+    ))
 }
