@@ -6,10 +6,13 @@ use sycamore::futures::spawn_local_scoped;
 use sycamore::prelude::*;
 
 use super::api;
+use super::aria::flag;
 use super::auth::AuthPage;
 use super::chat::ChatPanel;
 use super::ctx::{Ctx, Retry, Route};
+use super::devices::DevicesPanel;
 use super::drafts;
+use super::socket::ConnStatus;
 use super::todos::TodoPanel;
 
 /// The root component.
@@ -61,29 +64,13 @@ pub fn App() -> View {
 /// The signed-in app: header, banners, the todo list and the chat side by side.
 #[component(inline_props)]
 fn Main(route: Signal<Route>, user: User) -> View {
-    let todo_draft = create_signal(drafts::load("draft.todo"));
-    let chat_draft = create_signal(drafts::load("draft.chat"));
-    create_effect(move || todo_draft.with(|d| drafts::save("draft.todo", d)));
-    create_effect(move || chat_draft.with(|d| drafts::save("draft.chat", d)));
+    let todo_draft = create_signal(drafts::load(drafts::TODO));
+    let chat_draft = create_signal(drafts::load(drafts::CHAT));
+    create_effect(move || todo_draft.with(|d| drafts::save(drafts::TODO, d)));
+    create_effect(move || chat_draft.with(|d| drafts::save(drafts::CHAT, d)));
     let ctx = Ctx::start(route, todo_draft, chat_draft);
 
-    let logging_out = create_signal(false);
-    let logout = move |_| {
-        logging_out.set(true);
-        ctx.spawn(async move {
-            match api::logout().await {
-                Ok(()) => {
-                    drafts::save("draft.todo", "");
-                    drafts::save("draft.chat", "");
-                    route.set(Route::Login(Some("You have logged out.".into())));
-                }
-                Err(e) => {
-                    logging_out.set(false);
-                    ctx.fail(&e, None);
-                }
-            }
-        });
-    };
+    let logout = move |_| ctx.log_out(false);
 
     let who = user.name.clone().unwrap_or_else(|| user.email.clone());
     let email = user.email.clone();
@@ -102,7 +89,11 @@ fn Main(route: Signal<Route>, user: User) -> View {
                     (ctx.status.get().label())
                 }
                 span(id="user-email", title=email) { (who) }
-                button(id="logout", r#type="button", disabled=logging_out.get(), on:click=logout) {
+                button(id="devices", r#type="button", aria-pressed=flag(ctx.devices_open.get()),
+                    on:click=move |_| ctx.devices_open.set(!ctx.devices_open.get_untracked())) {
+                    "Devices"
+                }
+                button(id="logout", r#type="button", disabled=ctx.logging_out.get(), on:click=logout) {
                     "Log out"
                 }
             }
@@ -135,9 +126,29 @@ fn Main(route: Signal<Route>, user: User) -> View {
                 }
             },
         })
-        main(class="layout") {
-            TodoPanel(ctx=ctx)
-            ChatPanel(ctx=ctx)
-        }
+        (match ctx.status.get() {
+            // Said plainly, not only by the small indicator: what still works and what waits.
+            ConnStatus::Offline => view! {
+                div(id="offline-banner", class="banner offline", role="status") {
+                    span { "You are offline. Todo changes are kept and sent when the connection is back; the assistant needs the connection." }
+                }
+            },
+            ConnStatus::Reconnecting => view! {
+                div(id="offline-banner", class="banner offline", role="status") {
+                    span { "Connection lost: reconnecting… Todo changes are kept and sent when it is back." }
+                }
+            },
+            ConnStatus::Connecting | ConnStatus::Connected => view! {},
+        })
+        (if ctx.devices_open.get() {
+            view! { main(class="layout single") { DevicesPanel(ctx=ctx) } }
+        } else {
+            view! {
+                main(class="layout") {
+                    TodoPanel(ctx=ctx)
+                    ChatPanel(ctx=ctx)
+                }
+            }
+        })
     }
 }

@@ -10,6 +10,7 @@ use sycamore::futures::spawn_local_scoped;
 use sycamore::prelude::*;
 
 use super::api;
+use super::drafts::{self, OPEN_CONVERSATION};
 use super::socket::{ConnStatus, Socket, SocketEvent};
 use crate::state::chat::{ChatEffect, ChatState};
 use crate::state::todos::TodoState;
@@ -54,6 +55,10 @@ pub struct Ctx {
     pub todo_draft: Signal<String>,
     pub chat_draft: Signal<String>,
     pub filter: Signal<StatusFilter>,
+    /// The Devices view is open instead of the todos and the chat.
+    pub devices_open: Signal<bool>,
+    /// A logout is in flight (its buttons are disabled).
+    pub logging_out: Signal<bool>,
     socket: Signal<Option<Socket>>,
     scope: NodeHandle,
 }
@@ -76,6 +81,8 @@ impl Ctx {
             todo_draft,
             chat_draft,
             filter: create_signal(StatusFilter::All),
+            devices_open: create_signal(false),
+            logging_out: create_signal(false),
             socket: create_signal(None),
             scope: use_current_scope(),
         };
@@ -83,7 +90,44 @@ impl Ctx {
         ctx.socket.set(Some(socket.clone()));
         socket.start();
         on_cleanup(move || socket.stop());
+        ctx.remember_open_conversation();
         ctx
+    }
+
+    /// A reload reopens the conversation this tab was in (kept in `sessionStorage`).
+    fn remember_open_conversation(&self) {
+        let ctx = *self;
+        if let Ok(id) = drafts::load(OPEN_CONVERSATION).parse::<i64>() {
+            ctx.chat.update(|c| c.open_conversation(id));
+            ctx.load_messages(id);
+        }
+        let open = create_selector(move || ctx.chat.with(|c| c.open()));
+        create_effect(move || {
+            let id = open.get().map(|id| id.to_string()).unwrap_or_default();
+            drafts::save(OPEN_CONVERSATION, &id);
+        });
+    }
+
+    /// Log out this device, or every device; the login page then says so.
+    pub fn log_out(&self, everywhere: bool) {
+        let ctx = *self;
+        ctx.logging_out.set(true);
+        self.spawn(async move {
+            match api::logout(everywhere).await {
+                Ok(()) => {
+                    drafts::clear();
+                    ctx.route.set(Route::Login(Some(if everywhere {
+                        "You have signed out on every device.".into()
+                    } else {
+                        "You have logged out.".into()
+                    })));
+                }
+                Err(e) => {
+                    ctx.logging_out.set(false);
+                    ctx.fail(&e, None);
+                }
+            }
+        });
     }
 
     /// Send frames produced by the state modules. A frame that cannot go out now stays

@@ -3,10 +3,13 @@
 
 mod api;
 mod app;
+mod aria;
 mod auth;
 mod chat;
 mod ctx;
+mod devices;
 mod drafts;
+mod markdown;
 mod socket;
 mod todos;
 
