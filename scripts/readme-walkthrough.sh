@@ -9,6 +9,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 README="$ROOT/README.md"
+# shellcheck source=lib/server.sh
+source "$ROOT/scripts/lib/server.sh"
 say() { printf '[walkthrough] %s\n' "$*" >&2; }
 fail() { say "FAILED: $*"; exit 1; }
 
@@ -42,14 +44,8 @@ SERVER="${CARGO_TARGET_DIR:-$ROOT/target}/debug/server"
     AGENT=offline RUST_LOG=warn,server=info "$SERVER" >"$WORK/server.log" 2>&1
 ) &
 SERVER_PID=$!
-PORT=
-for _ in $(seq 1 300); do
-  PORT="$(grep -o 'listening on http://[0-9.]*:[0-9]*' "$WORK/server.log" 2>/dev/null | head -1 | sed 's/.*://')" || true
-  [[ -n "$PORT" ]] && break
-  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; fail "the server did not start"; }
-  sleep 0.1
-done
-[[ -n "$PORT" ]] || fail "the server did not say 'listening on' within 30 s"
+ADDR="$(server_address "$WORK/server.log" "$SERVER_PID")" || fail "the server did not start (its log is above)"
+PORT="${ADDR##*:}"
 say "server on port $PORT"
 on_port() { sed -E "s/(localhost|127\.0\.0\.1):8080/\1:$PORT/g"; }
 

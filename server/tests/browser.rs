@@ -141,6 +141,39 @@ fn config_with_client() -> Config {
     config
 }
 
+/// End a browser test: on a failure, screenshots (`<prefix>failed-*.png`) and the browsers'
+/// consoles first; the browsers are closed either way, then the failure is reported.
+async fn finish(result: Result<()>, prefix: &str, sessions: &[(&str, &Session)]) {
+    if result.is_err() {
+        shot(&format!("{prefix}failed"), sessions).await;
+        for (who, s) in sessions {
+            eprintln!("browser {who} console:\n{}", s.console().await);
+        }
+        eprintln!("screenshots in {}", screenshot_dir().display());
+    }
+    for (_, s) in sessions {
+        s.quit().await;
+    }
+    if let Err(e) = result {
+        panic!("{e:#}");
+    }
+}
+
+/// A test configuration whose assistant is the fake OpenAI-compatible server.
+fn config_with_fake(fake: &fake_openai::FakeOpenAi) -> Config {
+    let mut config = config_with_client();
+    config.agent = AgentKind::OpenAi;
+    config.openai_base_url = fake.url();
+    config.openai_api_key = Some("test".into());
+    config.openai_model = "fake-model".into();
+    config.chat_rate_per_min = 10_000;
+    config
+}
+
+/// JS: the assistant has finished answering (the Send button is back, nothing streams).
+const ANSWER_DONE: &str =
+    "document.querySelector('#chat-send') && !document.querySelector('.msg.streaming')";
+
 /// This test's screenshots only: `target/e2e/<prefix>*.png` from earlier runs go.
 fn clear_screenshots(prefixes: &[&str]) {
     if let Ok(entries) = std::fs::read_dir(screenshot_dir()) {
@@ -172,25 +205,12 @@ async fn register_live_todos_chat_refresh_logout() {
     let config = config_with_client();
     let app = App::spawn(config).await.expect("server starts");
     clear_screenshots(&["0", "1", "failed"]);
-    let mut driver = match Driver::start().await {
-        Ok(d) => d,
-        Err(e) => panic!("{e:#}"),
-    };
+    let mut driver = Driver::start().await.unwrap_or_else(|e| panic!("{e:#}"));
     let a = driver.session().await.expect("first browser");
     let b = driver.session().await.expect("second browser");
 
     let result = run(&app.url(), &a, &b).await;
-    if let Err(e) = &result {
-        shot("failed", &[("a", &a), ("b", &b)]).await;
-        eprintln!("browser a console:\n{}", a.console().await);
-        eprintln!("browser b console:\n{}", b.console().await);
-        eprintln!("screenshots in {}", screenshot_dir().display());
-        a.quit().await;
-        b.quit().await;
-        panic!("{e:#}");
-    }
-    a.quit().await;
-    b.quit().await;
+    finish(result, "", &[("a", &a), ("b", &b)]).await;
 }
 
 /// Keeps every WebSocket the page opens reachable from the test, so that it can cut them as a
@@ -456,12 +476,8 @@ async fn run(url: &str, a: &Session, b: &Session) -> Result<()> {
         WAIT,
     )
     .await?;
-    a.wait_for(
-        "the answer to finish (Send button back)",
-        "document.querySelector('#chat-send') && !document.querySelector('.msg.streaming')",
-        WAIT,
-    )
-    .await?;
+    a.wait_for("the answer to finish (Send button back)", ANSWER_DONE, WAIT)
+        .await?;
     shot("08-chat-added-milk", &[("a", a), ("b", b)]).await;
 
     // 6. A forced 401: the access cookie is gone. The next REST call (opening the conversation)
@@ -596,18 +612,11 @@ async fn chat_stop_and_failure() {
             "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}})
         .to_string(),
     ));
-    let mut config = config_with_client();
-    config.agent = AgentKind::OpenAi;
-    config.openai_base_url = fake.url();
-    config.openai_api_key = Some("test".into());
-    config.openai_model = "fake-model".into();
-    config.chat_rate_per_min = 10_000;
-    let app = App::spawn(config).await.expect("server starts");
+    let app = App::spawn(config_with_fake(&fake))
+        .await
+        .expect("server starts");
     clear_screenshots(&["chat-"]);
-    let mut driver = match Driver::start().await {
-        Ok(d) => d,
-        Err(e) => panic!("{e:#}"),
-    };
+    let mut driver = Driver::start().await.unwrap_or_else(|e| panic!("{e:#}"));
     let a = driver.session().await.expect("browser");
     let result = async {
         let n: u32 = rand::random();
@@ -639,13 +648,7 @@ async fn chat_stop_and_failure() {
         anyhow::Ok(())
     }
     .await;
-    if let Err(e) = &result {
-        shot("chat-failed", &[("a", &a)]).await;
-        eprintln!("browser console:\n{}", a.console().await);
-        a.quit().await;
-        panic!("{e:#}");
-    }
-    a.quit().await;
+    finish(result, "chat-", &[("a", &a)]).await;
 }
 
 /// Log in from the login page.
@@ -703,13 +706,9 @@ async fn markdown_answers_and_the_conversation_list() {
         "Careful: <img src=x onerror=alert(1)> is",
         " only text here, and so is <b>this</b>.",
     ]));
-    let mut config = config_with_client();
-    config.agent = AgentKind::OpenAi;
-    config.openai_base_url = fake.url();
-    config.openai_api_key = Some("test".into());
-    config.openai_model = "fake-model".into();
-    config.chat_rate_per_min = 10_000;
-    let app = App::spawn(config).await.expect("server starts");
+    let app = App::spawn(config_with_fake(&fake))
+        .await
+        .expect("server starts");
     clear_screenshots(&["md-"]);
     let mut driver = Driver::start().await.unwrap_or_else(|e| panic!("{e:#}"));
     let a = driver.session().await.expect("browser");
@@ -743,7 +742,7 @@ async fn markdown_answers_and_the_conversation_list() {
         .await?;
         a.wait_for(
             "the answer to finish",
-            "document.querySelector('#chat-send') && !document.querySelector('.msg.streaming')",
+            ANSWER_DONE,
             WAIT,
         )
         .await?;
@@ -810,13 +809,7 @@ async fn markdown_answers_and_the_conversation_list() {
         anyhow::Ok(())
     }
     .await;
-    if let Err(e) = &result {
-        shot("md-failed", &[("a", &a)]).await;
-        eprintln!("browser console:\n{}", a.console().await);
-        a.quit().await;
-        panic!("{e:#}");
-    }
-    a.quit().await;
+    finish(result, "md-", &[("a", &a)]).await;
 }
 
 /// The Devices view across two browsers: B lists both sessions (its own marked), signs A out,
@@ -897,14 +890,5 @@ async fn devices_sign_out_one_and_everywhere() {
         anyhow::Ok(())
     }
     .await;
-    if let Err(e) = &result {
-        shot("dev-failed", &[("a", &a), ("b", &b)]).await;
-        eprintln!("browser a console:\n{}", a.console().await);
-        eprintln!("browser b console:\n{}", b.console().await);
-        a.quit().await;
-        b.quit().await;
-        panic!("{e:#}");
-    }
-    a.quit().await;
-    b.quit().await;
+    finish(result, "dev-", &[("a", &a), ("b", &b)]).await;
 }
