@@ -3,7 +3,7 @@
 //! is already taken — keeping each user's access JWT for the `Authorization: Bearer` header of
 //! its sockets. Nothing here bypasses the server's own auth.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,6 +48,31 @@ impl Target {
         Ok(Self { base, ws })
     }
 
+    /// The socket URL as the WebSocket client takes it.
+    pub fn ws_uri(&self) -> anyhow::Result<tokio_tungstenite::tungstenite::http::Uri> {
+        self.ws
+            .as_str()
+            .parse()
+            .with_context(|| format!("bad socket URL {}", self.ws))
+    }
+
+    /// The address sockets connect to (an IPv4 one when the name has both).
+    pub async fn socket_addr(&self) -> anyhow::Result<SocketAddr> {
+        let host = self.base.host_str().unwrap_or_default();
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let port = self.base.port_or_known_default().unwrap_or(80);
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare, port))
+            .await
+            .with_context(|| format!("cannot resolve {host}"))?
+            .collect();
+        addrs
+            .iter()
+            .find(|a| a.is_ipv4())
+            .or(addrs.first())
+            .copied()
+            .with_context(|| format!("{host} resolves to no address"))
+    }
+
     /// Refuse a host that is not a loopback address (names are resolved first).
     pub async fn ensure_loopback(&self) -> anyhow::Result<()> {
         let host = self.base.host_str().unwrap_or_default();
@@ -78,6 +103,20 @@ pub struct UserCred {
     pub token: String,
 }
 
+/// The email of load-test user `index`.
+pub fn email(prefix: &str, index: usize) -> String {
+    format!("{prefix}-{index}@example.com")
+}
+
+/// The HTTP client for preparing users, logins and verification.
+pub fn http_client(concurrency: usize) -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .context("building the HTTP client")
+}
+
 /// Register (or log in) `count` users, `concurrency` requests at a time, spread round-robin
 /// over the targets. A user that cannot be prepared is `None` and its failure is counted.
 pub async fn prepare_users(
@@ -89,19 +128,15 @@ pub async fn prepare_users(
     stats: &Arc<Stats>,
     on_progress: impl Fn(usize),
 ) -> anyhow::Result<Vec<Option<UserCred>>> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .pool_max_idle_per_host(concurrency)
-        .build()
-        .context("building the HTTP client")?;
+    let client = http_client(concurrency)?;
     let mut out: Vec<Option<UserCred>> = vec![None; count];
     let mut done = 0usize;
     let mut results = futures_util::stream::iter(0..count)
         .map(|i| {
             let client = client.clone();
             let target = &targets[i % targets.len()];
-            let email = format!("{prefix}-{i}@example.com");
-            async move { (i, prepare_one(&client, target, &email, password, i).await) }
+            let email = email(prefix, i);
+            async move { (i, sign_in(&client, target, &email, password, Some(i)).await) }
         })
         .buffer_unordered(concurrency);
     while let Some((i, res)) = results.next().await {
@@ -118,23 +153,30 @@ pub async fn prepare_users(
 /// How many times a 429 is waited out before the user counts as failed.
 const MAX_RATE_LIMITED_RETRIES: usize = 5;
 
-async fn prepare_one(
+/// The access token of a user: registered first when `register_as` (the user's number, for
+/// its name) is given, falling back to a login when the email is taken; logged in only
+/// otherwise. A 429 is waited out (per `Retry-After`) a few times. The error is a short kind.
+pub async fn sign_in(
     client: &reqwest::Client,
     target: &Target,
     email: &str,
     password: &str,
-    index: usize,
+    register_as: Option<usize>,
 ) -> Result<String, String> {
     let register = RegisterRequest {
         email: Some(email.to_string()),
         password: Some(password.to_string()),
-        name: Some(format!("Load test {index}")),
+        name: register_as.map(|i| format!("Load test {i}")),
     };
     let login = LoginRequest {
         email: Some(email.to_string()),
         password: Some(password.to_string()),
     };
-    let mut path = "api/auth/register";
+    let mut path = if register_as.is_some() {
+        "api/auth/register"
+    } else {
+        "api/auth/login"
+    };
     for _ in 0..=MAX_RATE_LIMITED_RETRIES {
         let url = target.base.join(path).map_err(|e| format!("url:{e}"))?;
         let req = if path.ends_with("register") {
@@ -142,13 +184,7 @@ async fn prepare_one(
         } else {
             client.post(url).json(&login)
         };
-        let resp = req.send().await.map_err(|e| {
-            if e.is_timeout() {
-                "timeout".to_string()
-            } else {
-                "http_request_failed".to_string()
-            }
-        })?;
+        let resp = req.send().await.map_err(request_error)?;
         let status = resp.status();
         if status.is_success() {
             return access_cookie(&resp).ok_or_else(|| "no_access_cookie".to_string());
@@ -174,6 +210,34 @@ async fn prepare_one(
         }
     }
     Err("http_429_rate_limited".to_string())
+}
+
+/// A short name for a request that got no answer, usable as an error kind.
+pub fn request_error(e: reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timeout"
+    } else {
+        "http_request_failed"
+    }
+    .to_string()
+}
+
+/// `POST /api/auth/logout` with the bearer token: 204 expected.
+pub async fn logout(client: &reqwest::Client, target: &Target, token: &str) -> Result<(), String> {
+    let url = target
+        .base
+        .join("api/auth/logout")
+        .map_err(|e| format!("url:{e}"))?;
+    let resp = client
+        .post(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(request_error)?;
+    match resp.status() {
+        StatusCode::NO_CONTENT => Ok(()),
+        s => Err(format!("http_{}", s.as_u16())),
+    }
 }
 
 /// The value of the `access_token` cookie the server set.

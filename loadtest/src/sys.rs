@@ -2,9 +2,12 @@
 //! process's resident memory and CPU time from `/proc` (Linux only; elsewhere they are absent
 //! from the report rather than wrong).
 
-/// Raise the soft `RLIMIT_NOFILE` to the hard limit: every session is a socket, and the usual
-/// soft limit (1024) would stop a run at about a thousand sessions. Returns (soft, hard) after.
-pub fn raise_nofile_limit() -> std::io::Result<(u64, u64)> {
+/// Raise `RLIMIT_NOFILE` so that `wanted` descriptors fit: every session is a socket, and the
+/// usual soft limit (1024) would stop a run at about a thousand sessions. The soft limit goes
+/// to the hard limit; when the hard limit itself is below `wanted` it is raised too (up to the
+/// kernel's `fs.nr_open`), which works only with `CAP_SYS_RESOURCE` (root, outside a sandbox
+/// that drops it) and is silently skipped otherwise. Returns (soft, hard) after.
+pub fn raise_nofile_limit(wanted: u64) -> std::io::Result<(u64, u64)> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -12,6 +15,22 @@ pub fn raise_nofile_limit() -> std::io::Result<(u64, u64)> {
     // SAFETY: getrlimit only writes into the struct we own, and we check its return value.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
         return Err(std::io::Error::last_os_error());
+    }
+    if lim.rlim_max < wanted {
+        let ceiling = std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(wanted);
+        let hard = wanted.min(ceiling).max(lim.rlim_max);
+        let raised = libc::rlimit {
+            rlim_cur: hard,
+            rlim_max: hard,
+        };
+        // SAFETY: setrlimit only reads the struct. Raising the hard limit needs
+        // CAP_SYS_RESOURCE; without it the call fails with EPERM and nothing changes.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            lim = raised;
+        }
     }
     if lim.rlim_cur < lim.rlim_max {
         let raised = libc::rlimit {
@@ -26,6 +45,12 @@ pub fn raise_nofile_limit() -> std::io::Result<(u64, u64)> {
         lim = raised;
     }
     Ok((lim.rlim_cur, lim.rlim_max))
+}
+
+/// How many file descriptors a process has open (entries of `/proc/<pid>/fd`).
+pub fn open_fds(pid: u32) -> Option<u64> {
+    let entries = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(entries.count() as u64)
 }
 
 /// Resident set size of a process in bytes (`VmRSS` in `/proc/<pid>/status`).
@@ -114,6 +139,7 @@ mod tests {
     fn reads_its_own_process() {
         assert!(own_rss_bytes().is_some_and(|b| b > 0));
         assert!(cpu_secs(None).is_some());
-        assert!(raise_nofile_limit().is_ok());
+        assert!(raise_nofile_limit(64).is_ok_and(|(soft, hard)| soft == hard && soft >= 64));
+        assert!(open_fds(std::process::id()).is_some_and(|n| n >= 3));
     }
 }
