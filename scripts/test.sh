@@ -47,6 +47,7 @@ scripts/readme-walkthrough.sh
 
 step "tests on PostgreSQL ($PG_URL)"
 TEST_DATABASE_URL="$PG_URL" cargo test -p server --test api
+TEST_DATABASE_URL="$PG_URL" cargo test -p server --test api pg_only -- --ignored
 
 step "web client: unit tests"
 cargo test --manifest-path client/Cargo.toml

@@ -2,9 +2,23 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Every error the server can answer with. The `snake_case` strings are the contract's codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Every error the server can answer with. The `snake_case` strings are the contract's codes
+/// (serde writes them on the wire, strum gives them as `&'static str`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ErrorCode {
     BadRequest,
     Unauthenticated,
@@ -44,23 +58,7 @@ impl ErrorCode {
 
     /// The code as it is written on the wire.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::BadRequest => "bad_request",
-            ErrorCode::Unauthenticated => "unauthenticated",
-            ErrorCode::InvalidCredentials => "invalid_credentials",
-            ErrorCode::ForbiddenOrigin => "forbidden_origin",
-            ErrorCode::NotFound => "not_found",
-            ErrorCode::MethodNotAllowed => "method_not_allowed",
-            ErrorCode::RequestTimeout => "request_timeout",
-            ErrorCode::EmailTaken => "email_taken",
-            ErrorCode::Conflict => "conflict",
-            ErrorCode::QuotaExceeded => "quota_exceeded",
-            ErrorCode::PayloadTooLarge => "payload_too_large",
-            ErrorCode::ValidationFailed => "validation_failed",
-            ErrorCode::RateLimited => "rate_limited",
-            ErrorCode::Internal => "internal",
-            ErrorCode::Unavailable => "unavailable",
-        }
+        self.into()
     }
 }
 
@@ -72,6 +70,7 @@ impl std::fmt::Display for ErrorCode {
 
 /// `{"code", "message"}`: the inside of a REST error body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
@@ -96,6 +95,7 @@ impl std::error::Error for ApiError {}
 
 /// Every non-2xx REST answer: `{"error": {"code", "message"}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ErrorBody {
     pub error: ApiError,
 }

@@ -9,6 +9,8 @@
 
 pub mod error;
 pub mod rest;
+#[cfg(feature = "schema")]
+pub mod schema;
 pub mod validate;
 pub mod ws;
 

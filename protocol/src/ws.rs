@@ -128,8 +128,9 @@ pub enum AckResult {
 }
 
 /// How a generation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum FinishReason {
     Stop,
     Cancelled,
@@ -138,11 +139,7 @@ pub enum FinishReason {
 
 impl FinishReason {
     pub fn as_str(self) -> &'static str {
-        match self {
-            FinishReason::Stop => "stop",
-            FinishReason::Cancelled => "cancelled",
-            FinishReason::Error => "error",
-        }
+        self.into()
     }
 }
 

@@ -317,6 +317,11 @@ fn error_codes_pair_with_their_statuses() {
         assert_eq!(code.as_str(), s);
         assert_eq!(code.status(), status);
     }
+    // Every code is in the list above.
+    assert_eq!(
+        <ErrorCode as strum::VariantArray>::VARIANTS.len(),
+        all.len()
+    );
     let body = ErrorBody {
         error: ApiError::new(ErrorCode::NotFound, "todo not found"),
     };
@@ -324,6 +329,36 @@ fn error_codes_pair_with_their_statuses() {
         serde_json::to_value(&body).unwrap(),
         json!({"error": {"code": "not_found", "message": "todo not found"}})
     );
+}
+
+/// The enums' `as_str` (and `parse`) are the strings serde writes.
+#[test]
+fn enum_strings_are_the_wire_strings() {
+    for (role, s) in [
+        (Role::User, "user"),
+        (Role::Assistant, "assistant"),
+        (Role::Tool, "tool"),
+    ] {
+        assert_eq!((role.as_str(), Role::parse(s)), (s, Some(role)));
+        assert_eq!(serde_json::to_value(role).unwrap(), json!(s));
+    }
+    assert_eq!(Role::parse("User"), None);
+    for (status, s) in [
+        (StatusFilter::All, "all"),
+        (StatusFilter::Pending, "pending"),
+        (StatusFilter::Completed, "completed"),
+    ] {
+        assert_eq!((status.as_str(), s.parse().ok()), (s, Some(status)));
+        assert_eq!(serde_json::to_value(status).unwrap(), json!(s));
+    }
+    for (reason, s) in [
+        (FinishReason::Stop, "stop"),
+        (FinishReason::Cancelled, "cancelled"),
+        (FinishReason::Error, "error"),
+    ] {
+        assert_eq!(reason.as_str(), s);
+        assert_eq!(serde_json::to_value(reason).unwrap(), json!(s));
+    }
 }
 
 #[test]

@@ -61,7 +61,8 @@ pub struct ProviderError {
 }
 
 /// The kinds of upstream failure, the `kind` label of `agent_errors_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum ErrorKind {
     /// The model server could not be reached.
     Connect,
@@ -77,13 +78,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::Connect => "connect",
-            ErrorKind::Status => "status",
-            ErrorKind::Malformed => "malformed",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::Stream => "stream",
-        }
+        self.into()
     }
 }
 

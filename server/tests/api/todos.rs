@@ -6,8 +6,10 @@ use protocol::Todo;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Client, TestApp, spawn_app, spawn_app_with, user_with_token};
-use crate::ops::{Bearer, EVIL, assert_no_leak, header, post_raw, with_origin};
+use crate::helpers::{
+    Bearer, Client, EVIL, TestApp, assert_422, assert_no_leak, header, post_raw, spawn_app,
+    spawn_app_with, user_with_token, with_origin,
+};
 
 fn path(id: i64) -> String {
     format!("/api/todos/{id}")
@@ -21,18 +23,6 @@ async fn list(c: &Client, query: &str) -> Vec<Todo> {
 
 fn titles(todos: &[Todo]) -> Vec<&str> {
     todos.iter().map(|t| t.title.as_str()).collect()
-}
-
-fn assert_422(r: &crate::helpers::Resp, field: &str) {
-    assert_eq!(
-        r.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{field}: {:?}",
-        r.body
-    );
-    assert_eq!(r.code(), "validation_failed");
-    let msg = r.body["error"]["message"].as_str().unwrap_or("");
-    assert!(msg.starts_with(field), "the message names {field}: {msg}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 //! step loop (lookup → actions → reply) and the action tool calls it made are compared.
 
 use super::*;
+use crate::agent::tools::{self, ADD_TASK, COMPLETE_TASK, DELETE_TASK, LIST_TASKS, UPDATE_TASK};
 use chrono::Utc;
+use protocol::StatusFilter;
 
 /// A todo list that answers tool calls like `agent::tools` does.
 struct World {

@@ -1,11 +1,15 @@
-//! Access tokens (HS256 JWTs naming their session) and opaque refresh tokens.
+//! Access tokens (HS256 JWTs naming their session) and opaque refresh tokens. The MAC on a
+//! refresh token is the `hmac` crate's HMAC-SHA256, and every comparison of secrets is the
+//! `subtle` crate's constant-time one: nothing cryptographic is written by hand here.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
+use hmac::{Hmac, KeyInit, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 pub const ISSUER: &str = "todo-realtime";
 pub const AUDIENCE: &str = "todo-realtime-api";
@@ -29,9 +33,9 @@ pub struct Tokens {
     decoding: DecodingKey,
     validation: Validation,
     ttl: chrono::Duration,
-    /// Authenticates refresh tokens (derived from the JWT key), so a token the server never
-    /// issued can be told apart from a rotated one.
-    refresh_key: [u8; 32],
+    /// Authenticates refresh tokens (keyed with a key derived from the JWT key), so a token
+    /// the server never issued can be told apart from a rotated one. Cloned per use.
+    refresh_mac: Hmac<Sha256>,
 }
 
 /// What a valid access token says.
@@ -57,19 +61,30 @@ impl Tokens {
             decoding: DecodingKey::from_secret(secret),
             validation,
             ttl: chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(15)),
-            refresh_key: Sha256::new()
-                .chain_update(b"todo-realtime refresh token mac v1\0")
-                .chain_update(secret)
-                .finalize()
-                .into(),
+            refresh_mac: refresh_mac(
+                &Sha256::new()
+                    .chain_update(b"todo-realtime refresh token mac v1\0")
+                    .chain_update(secret)
+                    .finalize(),
+            ),
         }
+    }
+
+    /// The MAC of a refresh token's body.
+    fn mac(&self, body: &str) -> [u8; 32] {
+        self.refresh_mac
+            .clone()
+            .chain_update(body.as_bytes())
+            .finalize()
+            .into_bytes()
+            .into()
     }
 
     /// The refresh token for a session: `<session id>.<secret>.<mac>`, where the MAC
     /// (HMAC-SHA256 under a key derived from the JWT key) binds the secret to the session.
     pub fn refresh_token(&self, session_id: i64, secret: &str) -> String {
         let body = refresh_token(session_id, secret);
-        let mac = URL_SAFE_NO_PAD.encode(hmac_sha256(&self.refresh_key, body.as_bytes()));
+        let mac = URL_SAFE_NO_PAD.encode(self.mac(&body));
         format!("{body}.{mac}")
     }
 
@@ -79,10 +94,13 @@ impl Tokens {
     /// secret moved from another session) is merely invalid and must not end the session.
     pub fn parse_refresh<'a>(&self, token: &'a str) -> Option<(i64, &'a str)> {
         let (body, mac) = token.rsplit_once('.')?;
-        let expected = URL_SAFE_NO_PAD.encode(hmac_sha256(&self.refresh_key, body.as_bytes()));
-        if !same_hash(mac, &expected) {
-            return None;
-        }
+        let mac = URL_SAFE_NO_PAD.decode(mac).ok()?;
+        // `verify_slice` compares in constant time (and refuses a MAC of another length).
+        self.refresh_mac
+            .clone()
+            .chain_update(body.as_bytes())
+            .verify_slice(&mac)
+            .ok()?;
         parse_refresh(body)
     }
 
@@ -146,35 +164,18 @@ pub fn parse_refresh(token: &str) -> Option<(i64, &str)> {
     Some((sid.parse().ok()?, secret))
 }
 
-/// HMAC-SHA256 (RFC 2104) with a 32-byte key.
-fn hmac_sha256(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
-    let (mut ipad, mut opad) = ([0x36u8; 64], [0x5cu8; 64]);
-    for (i, k) in key.iter().enumerate() {
-        ipad[i] ^= k;
-        opad[i] ^= k;
-    }
-    let inner = Sha256::new()
-        .chain_update(ipad)
-        .chain_update(message)
-        .finalize();
-    Sha256::new()
-        .chain_update(opad)
-        .chain_update(inner)
-        .finalize()
-        .into()
+/// HMAC-SHA256 keyed with `key`. HMAC takes a key of any length, so this cannot fail.
+fn refresh_mac(key: &[u8]) -> Hmac<Sha256> {
+    <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes a key of any length")
 }
 
 pub fn hash_secret(secret: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(secret.as_bytes()))
 }
 
-/// Constant-time comparison of two hashes.
+/// Constant-time comparison of two hashes (their length is not secret).
 pub fn same_hash(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
 #[cfg(test)]
@@ -241,12 +242,12 @@ mod tests {
     }
 
     #[test]
-    fn hmac_matches_rfc_4231_style_vector() {
-        // RFC 4231 test case 1: a 20-byte key of 0x0b over "Hi There". HMAC zero-pads the
-        // key to the block size, so padding it to 32 bytes first changes nothing.
-        let mut key = [0u8; 32];
-        key[..20].copy_from_slice(&[0x0b; 20]);
-        let mac = hmac_sha256(&key, b"Hi There");
+    fn hmac_matches_rfc_4231_vector() {
+        // RFC 4231 test case 1: a 20-byte key of 0x0b over "Hi There".
+        let mac = refresh_mac(&[0x0b; 20])
+            .chain_update(b"Hi There")
+            .finalize()
+            .into_bytes();
         let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(
             hex,

@@ -11,6 +11,12 @@ use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::transport::request::Caller;
 
+/// Whether a request's `Origin` is checked: an unsafe method, a CORS preflight, or the socket
+/// upgrade (`socket`).
+pub fn origin_checked(method: &Method, socket: bool) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD) || socket
+}
+
 /// `403 forbidden_origin` for an unsafe method or the socket upgrade (`socket`) whose `Origin`
 /// is present and not allowed. Requests without `Origin` (curl, websocat) pass.
 pub fn check_origin(
@@ -19,8 +25,7 @@ pub fn check_origin(
     headers: &HeaderMap,
     socket: bool,
 ) -> Result<()> {
-    let unsafe_method = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
-    if !unsafe_method && !socket && *method != Method::OPTIONS {
+    if !origin_checked(method, socket) {
         return Ok(());
     }
     match headers.get(header::ORIGIN) {

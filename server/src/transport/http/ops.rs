@@ -1,7 +1,8 @@
-//! Operations: liveness, readiness, metrics, the OpenAPI document.
+//! Operations: liveness, readiness, metrics. (The OpenAPI document is served by `routes`.)
 
 use http::StatusCode;
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::Serialize;
 use warp::reply::Response;
 
 use crate::error::Result;
@@ -10,9 +11,16 @@ use crate::state::AppState;
 use crate::transport::reply::{json, with_type};
 use crate::transport::request::Request;
 
+/// The body of `/healthz` and `/readyz`.
+#[derive(Serialize, JsonSchema)]
+pub struct Status {
+    /// `ok` (the process runs) or `ready` (the database answers).
+    pub status: &'static str,
+}
+
 /// 200 while the process runs.
 pub async fn healthz(_state: &AppState, _req: Request) -> Result<Response> {
-    Ok(json(StatusCode::OK, &json!({"status": "ok"})))
+    Ok(json(StatusCode::OK, &Status { status: "ok" }))
 }
 
 /// 200 when the database answers, 503 otherwise (and 200 again once it is back: the pool
@@ -24,7 +32,7 @@ pub async fn readyz(state: &AppState, _req: Request) -> Result<Response> {
 async fn ready(state: &AppState) -> Response {
     let ping = tokio::time::timeout(std::time::Duration::from_secs(2), state.db.ping()).await;
     match ping {
-        Ok(Ok(())) => json(StatusCode::OK, &json!({"status": "ready"})),
+        Ok(Ok(())) => json(StatusCode::OK, &Status { status: "ready" }),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness: database error");
             unavailable()
@@ -52,13 +60,5 @@ pub async fn metrics(state: &AppState, _req: Request) -> Result<Response> {
         StatusCode::OK,
         registry().render(),
         "text/plain; version=0.0.4; charset=utf-8",
-    ))
-}
-
-pub async fn openapi(_state: &AppState, _req: Request) -> Result<Response> {
-    Ok(with_type(
-        StatusCode::OK,
-        super::openapi::document(),
-        "application/json",
     ))
 }

@@ -1,7 +1,7 @@
-//! The route table: one entry per route — method, path pattern, name, who may call it, whether
-//! the OpenAPI document lists it — and everything derived from it: resolution (with `405` and
-//! `Allow` for a known path's other methods), the names in logs and metrics, the OpenAPI paths,
-//! and the dispatch.
+//! The route table: one entry per route — method, path pattern, name, who may call it, and how
+//! the OpenAPI document describes it ([`Doc`]: its body and answer as protocol types, its own
+//! errors) — and everything derived from it: resolution (with `405` and `Allow` for a known
+//! path's other methods), the names in logs and metrics, the OpenAPI paths, and the dispatch.
 //!
 //! Authentication is decided here, once: a [`Handler::Session`] route's handler takes the
 //! [`Caller`] as an argument, which only [`dispatch`] can give it, after checking the request's
@@ -10,13 +10,23 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::LazyLock;
 
-use http::Method;
+use http::{Method, StatusCode};
+use protocol::ErrorCode::{
+    BadRequest, EmailTaken, InvalidCredentials, RateLimited, Unauthenticated, ValidationFailed,
+};
+use protocol::{
+    ConversationsResponse, CreateTodo, LoginRequest, MessagesResponse, RegisterRequest,
+    SessionResponse, SessionsResponse, TodoResponse, TodosResponse, UpdateTodo, UserResponse,
+};
 use warp::reply::Response;
 
+use super::openapi::{self, Doc, Operation, doc};
 use super::{auth, conversations, guard, ops, sessions, static_files, todos};
 use crate::error::{Error, Result};
 use crate::state::AppState;
+use crate::transport::reply::with_type;
 use crate::transport::request::{Caller, Request};
 use crate::transport::socket;
 
@@ -47,8 +57,8 @@ pub struct Route {
     /// A bounded label for logs and metrics.
     pub name: &'static str,
     pub handler: Handler,
-    /// Listed in `/api/openapi.json`.
-    pub documented: bool,
+    /// How `/api/openapi.json` describes it; `None`: not listed.
+    pub doc: Option<Doc>,
 }
 
 macro_rules! public {
@@ -64,48 +74,96 @@ macro_rules! session {
 }
 
 macro_rules! route {
-    ($method:ident $pattern:literal, $name:literal, $handler:expr) => {
+    ($method:ident $pattern:literal, $name:literal, $handler:expr, $doc:expr) => {
         Route {
             method: Method::$method,
             pattern: $pattern,
             name: $name,
             handler: $handler,
-            documented: true,
+            doc: Some($doc),
         }
     };
 }
 
 /// Every route the server serves.
 pub static ROUTES: &[Route] = &[
-    route!(POST "/api/auth/register", "register", public!(auth::register)),
-    route!(POST "/api/auth/login", "login", public!(auth::login)),
-    route!(GET "/api/auth/verify", "verify", session!(auth::verify)),
-    route!(POST "/api/auth/refresh", "refresh", public!(auth::refresh)),
+    route!(POST "/api/auth/register", "register", public!(auth::register),
+        doc("Create an account and log in")
+            .body::<RegisterRequest>()
+            .json::<UserResponse>(201, "registered and logged in: both session cookies are set")
+            .errors(&[EmailTaken, RateLimited])),
+    route!(POST "/api/auth/login", "login", public!(auth::login),
+        doc("Log in (a new session)")
+            .body::<LoginRequest>()
+            .json::<UserResponse>(200, "logged in: both session cookies are set")
+            .errors(&[InvalidCredentials, RateLimited])),
+    route!(GET "/api/auth/verify", "verify", session!(auth::verify),
+        doc("The current user and when the access token expires")
+            .json::<SessionResponse>(200, "the session")),
+    route!(POST "/api/auth/refresh", "refresh", public!(auth::refresh),
+        doc("Rotate the refresh token (the refresh_token cookie) and issue a new access token")
+            .json::<SessionResponse>(200, "refreshed: new cookies are set")
+            .errors(&[Unauthenticated, RateLimited])),
     // Public on purpose: it clears the cookies even when the session is already gone, and
     // ends the session its credentials name (401 when they name none).
-    route!(POST "/api/auth/logout", "logout", public!(auth::logout)),
-    route!(POST "/api/auth/logout-all", "logout_all", session!(sessions::logout_all)),
-    route!(GET "/api/auth/sessions", "list_sessions", session!(sessions::list)),
-    route!(DELETE "/api/auth/sessions/{id}", "delete_session", session!(sessions::delete)),
-    route!(GET "/api/todos", "list_todos", session!(todos::list)),
-    route!(POST "/api/todos", "create_todo", session!(todos::create)),
-    route!(GET "/api/todos/{id}", "get_todo", session!(todos::get)),
-    route!(PATCH "/api/todos/{id}", "update_todo", session!(todos::update)),
-    route!(DELETE "/api/todos/{id}", "delete_todo", session!(todos::delete)),
-    route!(GET "/api/conversations", "list_conversations", session!(conversations::list)),
-    route!(GET "/api/conversations/{id}/messages", "list_messages", session!(conversations::messages)),
-    route!(DELETE "/api/conversations/{id}", "delete_conversation", session!(conversations::delete)),
-    route!(GET "/healthz", "healthz", public!(ops::healthz)),
-    route!(GET "/readyz", "readyz", public!(ops::readyz)),
-    route!(GET "/metrics", "metrics", public!(ops::metrics)),
-    route!(GET "/api/openapi.json", "openapi", public!(ops::openapi)),
-    route!(GET "/ws", "ws", session!(socket::upgrade)),
+    route!(POST "/api/auth/logout", "logout", public!(auth::logout),
+        doc("End this session at once (REST and sockets) and clear the cookies")
+            .empty(204, "logged out")
+            .reads_session()),
+    route!(POST "/api/auth/logout-all", "logout_all", session!(sessions::logout_all),
+        doc("End every session of the caller, this one too, and clear the cookies")
+            .empty(204, "logged out everywhere")),
+    route!(GET "/api/auth/sessions", "list_sessions", session!(sessions::list),
+        doc("The caller's live sessions (devices), newest first")
+            .json::<SessionsResponse>(200, "the sessions")),
+    route!(DELETE "/api/auth/sessions/{id}", "delete_session", session!(sessions::delete),
+        doc("Sign one of the caller's sessions out (its sockets close with 4001)")
+            .empty(204, "signed out")),
+    route!(GET "/api/todos", "list_todos", session!(todos::list),
+        doc("The caller's todos, oldest first")
+            .query("status", todos::status_schema)
+            .json::<TodosResponse>(200, "the todos")
+            .errors(&[ValidationFailed])),
+    route!(POST "/api/todos", "create_todo", session!(todos::create),
+        doc("Create a todo (every socket of the user sees it)")
+            .body::<CreateTodo>()
+            .json::<TodoResponse>(201, "created")),
+    route!(GET "/api/todos/{id}", "get_todo", session!(todos::get),
+        doc("One todo").json::<TodoResponse>(200, "the todo")),
+    route!(PATCH "/api/todos/{id}", "update_todo", session!(todos::update),
+        doc("Change any of title, description, completed")
+            .body::<UpdateTodo>()
+            .json::<TodoResponse>(200, "updated")),
+    route!(DELETE "/api/todos/{id}", "delete_todo", session!(todos::delete),
+        doc("Delete a todo").empty(204, "deleted")),
+    route!(GET "/api/conversations", "list_conversations", session!(conversations::list),
+        doc("The caller's conversations with the assistant, newest first")
+            .json::<ConversationsResponse>(200, "the conversations")),
+    route!(GET "/api/conversations/{id}/messages", "list_messages", session!(conversations::messages),
+        doc("A conversation's messages, oldest first")
+            .json::<MessagesResponse>(200, "the messages")),
+    route!(DELETE "/api/conversations/{id}", "delete_conversation", session!(conversations::delete),
+        doc("Delete a conversation (a turn still running is cancelled first)")
+            .empty(204, "deleted")),
+    route!(GET "/healthz", "healthz", public!(ops::healthz),
+        doc("Liveness").json::<ops::Status>(200, "the process runs")),
+    route!(GET "/readyz", "readyz", public!(ops::readyz),
+        doc("Readiness: whether the database answers")
+            .json::<ops::Status>(200, "the database answers")),
+    route!(GET "/metrics", "metrics", public!(ops::metrics),
+        doc("Prometheus metrics").text("text/plain", "the text exposition format")),
+    route!(GET "/api/openapi.json", "openapi", public!(serve_document),
+        doc("This document").json::<serde_json::Map<String, serde_json::Value>>(200, "OpenAPI 3.1")),
+    route!(GET "/ws", "ws", session!(socket::upgrade),
+        doc("The WebSocket (its frames are in docs/CONTRACT.md)")
+            .empty(101, "upgraded")
+            .errors(&[BadRequest])),
     Route {
         method: Method::GET,
         pattern: "*",
         name: "static",
         handler: public!(static_files::serve),
-        documented: false,
+        doc: None,
     },
 ];
 
@@ -119,6 +177,30 @@ impl Route {
     pub fn is_web_client(&self) -> bool {
         self.pattern == "*"
     }
+}
+
+/// The OpenAPI document of the documented routes.
+pub fn document() -> &'static str {
+    static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+        let operations = ROUTES.iter().filter_map(|r| {
+            Some(Operation {
+                method: &r.method,
+                pattern: r.pattern,
+                name: r.name,
+                needs_session: r.handler.needs_session(),
+                origin_checked: guard::origin_checked(&r.method, r.is_socket()),
+                doc: r.doc.as_ref()?,
+            })
+        });
+        openapi::document(operations).to_string()
+    });
+    &DOCUMENT
+}
+
+/// `GET /api/openapi.json`. The one handler that lives here: it serves the table itself, and
+/// a handler module that imported the table would close an import circle.
+async fn serve_document(_state: &AppState, _req: Request) -> Result<Response> {
+    Ok(with_type(StatusCode::OK, document(), "application/json"))
 }
 
 /// What a method and path resolve to.
@@ -272,5 +354,119 @@ mod tests {
             resolve(&Method::POST, "/"),
             Resolved::MethodNotAllowed(_)
         ));
+    }
+
+    fn served_document() -> serde_json::Value {
+        serde_json::from_str(document()).unwrap()
+    }
+
+    #[test]
+    fn the_document_lists_exactly_the_documented_routes() {
+        use std::collections::BTreeSet;
+        let doc = served_document();
+        assert_eq!(doc["openapi"], "3.1.0");
+        let mut in_doc = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, _) in item.as_object().unwrap() {
+                if method != "parameters" {
+                    in_doc.insert((method.to_uppercase(), path.clone()));
+                }
+            }
+        }
+        let documented: BTreeSet<_> = ROUTES
+            .iter()
+            .filter(|r| r.doc.is_some())
+            .map(|r| (r.method.to_string(), r.pattern.to_string()))
+            .collect();
+        assert_eq!(in_doc, documented);
+        assert_eq!(documented.len(), ROUTES.len() - 1, "all but the web client");
+        // Exactly the routes that act on a session say how to present it, and answer 401.
+        for r in ROUTES.iter().filter(|r| r.doc.is_some()) {
+            let op = &doc["paths"][r.pattern][r.method.as_str().to_lowercase()];
+            assert_eq!(
+                op.get("security").is_some(),
+                r.handler.needs_session() || r.name == "logout",
+                "{} {}",
+                r.method,
+                r.pattern
+            );
+            if r.handler.needs_session() {
+                assert!(op["responses"]["401"].is_object(), "{}", r.pattern);
+            }
+        }
+        // Every $ref points at a defined schema.
+        for part in document().split("#/components/schemas/").skip(1) {
+            let name = part.split('"').next().unwrap();
+            assert!(doc["components"]["schemas"][name].is_object(), "{name}");
+        }
+    }
+
+    /// The document states the rules `protocol::validate` enforces and the contract's enums.
+    #[test]
+    fn the_document_states_the_enforced_rules() {
+        use serde_json::json;
+        let doc = served_document();
+        let schemas = &doc["components"]["schemas"];
+        let all: Vec<&str> = <protocol::ErrorCode as strum::VariantArray>::VARIANTS
+            .iter()
+            .map(|c| c.as_str())
+            .collect();
+        assert_eq!(schemas["ErrorCode"]["enum"], json!(all));
+        for code in ["method_not_allowed", "request_timeout", "quota_exceeded"] {
+            assert!(all.contains(&code), "{code}");
+        }
+        assert_eq!(
+            schemas["StatusFilter"]["enum"],
+            json!(["all", "pending", "completed"])
+        );
+        assert_eq!(
+            schemas["Role"]["enum"],
+            json!(["user", "assistant", "tool"])
+        );
+
+        let register = &schemas["RegisterRequest"];
+        assert_eq!(register["required"], json!(["email", "password"]));
+        let password = &register["properties"]["password"];
+        assert_eq!(
+            (&password["minLength"], &password["maxLength"]),
+            (&json!(8), &json!(1024))
+        );
+        let name = register["properties"]["name"]["pattern"].as_str().unwrap();
+        assert!(name.contains("{0,98}"), "{name}");
+
+        let create = &schemas["CreateTodo"];
+        assert_eq!(create["required"], json!(["title"]));
+        assert_eq!(create["properties"]["title"]["type"], "string");
+        let title = create["properties"]["title"]["pattern"].as_str().unwrap();
+        assert!(title.contains("{0,498}"), "{title}");
+        assert_eq!(create["properties"]["description"]["maxLength"], 10_000);
+        assert_eq!(
+            create["properties"]["description"]["type"],
+            json!(["string", "null"])
+        );
+        // A patch needs one field that is not null.
+        let update = &schemas["UpdateTodo"];
+        assert_eq!(update["anyOf"].as_array().unwrap().len(), 3);
+        assert!(update.get("required").is_none());
+        // `?status=` is a status or empty.
+        let list = &doc["paths"]["/api/todos"]["get"];
+        assert_eq!(list["parameters"][0]["name"], "status");
+
+        // Answers: the todo as stored, the user with its nullable name.
+        assert_eq!(
+            schemas["Todo"]["required"],
+            json!([
+                "id",
+                "title",
+                "description",
+                "completed",
+                "created_at",
+                "updated_at"
+            ])
+        );
+        assert_eq!(
+            schemas["User"]["required"],
+            json!(["id", "email", "name", "created_at"])
+        );
     }
 }

@@ -5,6 +5,7 @@ use http::StatusCode;
 use protocol::{
     CreateTodo, ErrorCode, StatusFilter, TodoResponse, TodosResponse, UpdateTodo, missing,
 };
+use schemars::{Schema, SchemaGenerator, json_schema};
 use warp::reply::Response;
 
 use crate::error::{Error, Result};
@@ -19,19 +20,23 @@ fn status_filter(query: &str) -> Result<StatusFilter> {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         if k == "status" {
             status = match v {
-                "all" | "" => StatusFilter::All,
-                "pending" => StatusFilter::Pending,
-                "completed" => StatusFilter::Completed,
-                _ => {
-                    return Err(Error::api(
+                "" => StatusFilter::All,
+                v => v.parse().map_err(|_| {
+                    Error::api(
                         ErrorCode::ValidationFailed,
                         "status: must be one of all, pending, completed",
-                    ));
-                }
+                    )
+                })?,
             };
         }
     }
     Ok(status)
+}
+
+/// The schema of `?status=` for the OpenAPI document: a [`StatusFilter`], or empty (all).
+pub fn status_schema(generator: &mut SchemaGenerator) -> Schema {
+    let filter = generator.subschema_for::<StatusFilter>();
+    json_schema!({"anyOf": [filter, {"const": ""}]})
 }
 
 pub async fn list(state: &AppState, who: Caller, req: Request) -> Result<Response> {
