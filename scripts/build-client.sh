@@ -13,7 +13,7 @@
 #             (build-std, RUSTC_BOOTSTRAP=1); settings in client/.cargo/wasm-debian.toml.
 # What it needs is installed when missing, each step saying so first (scripts/lib/ensure.sh):
 #   the wasm32 route  rustup's target, or (root on Debian) Debian's packages
-#   wasm-bindgen      exactly the version in client/Cargo.lock (`cargo install wasm-bindgen-cli`, ~3 min once)
+#   wasm-bindgen      exactly the version in client/Cargo.lock (`cargo install wasm-bindgen-cli`, 3-6 min once)
 #   wasm-opt          binaryen from npm (client/package.json); Debian's binaryen is too old and
 #                     silently breaks wasm-bindgen output, so it is never used. Without npm the
 #                     build still works, unoptimized, with a warning.

@@ -120,7 +120,7 @@ ensure_wasm_bindgen() {
   [[ -n "$want" ]] || { ensure_say "cannot find wasm-bindgen in client/Cargo.lock"; return 1; }
   have="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)"
   [[ "$have" == "$want" ]] && return 0
-  ensure_say "installing wasm-bindgen-cli $want from crates.io (found '${have:-none}'): cargo install, ~3 min on 2 cores, once"
+  ensure_say "installing wasm-bindgen-cli $want from crates.io (found '${have:-none}'): cargo install, 3-6 min on 2 cores, once"
   ensure_timed "cargo install wasm-bindgen-cli $want" \
     cargo install --quiet wasm-bindgen-cli --version "$want"
 }
