@@ -3,8 +3,8 @@
 
 Used to measure the figures in docs/security.md (before and after). The black-box tests in
 server/tests/api/{abuse,limits,quotas,closing}.rs are the checks that gate the build; this is
-the measuring tape. Needs `websockets` for the socket attacks (scripts/schemathesis.sh
-installs it into target/venv).
+the measuring tape. Needs `websockets` for the socket attacks:
+`target/venv/bin/pip install websockets` (the virtualenv scripts/schemathesis.sh makes).
 
     target/venv/bin/python scripts/attack.py URL rss --pid PID [--logins 200] [--concurrency 16]
     target/venv/bin/python scripts/attack.py URL slowloris [--conns 140] [--seconds 20]

@@ -11,18 +11,20 @@
 #   debian  - no rustup wasm32 target (e.g. offline): Debian's rustc-web, cargo-web,
 #             rust-web-src, rust-web-llvm and lld-22 packages build std for wasm32 themselves
 #             (build-std, RUSTC_BOOTSTRAP=1); settings in client/.cargo/wasm-debian.toml.
-# Tools it needs, installed when missing:
-#   wasm-bindgen  exactly the version in client/Cargo.lock (`cargo install wasm-bindgen-cli`, 10-20 min once)
-#   wasm-opt      binaryen from npm (client/package.json); Debian's binaryen is too old and
-#                 silently breaks wasm-bindgen output, so it is never used. Without npm the
-#                 build still works, unoptimized, with a warning.
+# What it needs is installed when missing, each step saying so first (scripts/lib/ensure.sh):
+#   the wasm32 route  rustup's target, or (root on Debian) Debian's packages
+#   wasm-bindgen      exactly the version in client/Cargo.lock (`cargo install wasm-bindgen-cli`, 3-6 min once)
+#   wasm-opt          binaryen from npm (client/package.json); Debian's binaryen is too old and
+#                     silently breaks wasm-bindgen output, so it is never used. Without npm the
+#                     build still works, unoptimized, with a warning.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=lib/ensure.sh
+source "$ROOT/scripts/lib/ensure.sh"
 CLIENT="$ROOT/client"
 DIST="$CLIENT/dist"
 CRATE=todo_client
-TARGET=wasm32-unknown-unknown
 
 say() { printf '[build-client] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -41,7 +43,8 @@ done
 # --- up to date? -----------------------------------------------------------------------------
 # dist/.stamp is written last; the build is current when no source is newer than it.
 sources=("$CLIENT/src" "$CLIENT/static" "$CLIENT/Cargo.toml" "$CLIENT/Cargo.lock"
-         "$ROOT/protocol/src" "$ROOT/protocol/Cargo.toml" "$ROOT/scripts/build-client.sh")
+         "$ROOT/protocol/src" "$ROOT/protocol/Cargo.toml" "$ROOT/scripts/build-client.sh"
+         "$CLIENT/package.json")
 up_to_date() {
   [[ -f "$DIST/.stamp" && -f "$DIST/index.html" ]] || return 1
   [[ -z "$(find "${sources[@]}" -newer "$DIST/.stamp" -print -quit 2>/dev/null)" ]]
@@ -55,47 +58,34 @@ if [[ $FORCE == 0 ]] && up_to_date; then
   exit 0
 fi
 
-# --- which toolchain --------------------------------------------------------------------------
-if command -v rustup >/dev/null 2>&1 && rustup target list --installed 2>/dev/null | grep -qx "$TARGET"; then
+# --- which toolchain (installed first when missing) --------------------------------------------
+ensure_wasm_route || die "no way to build for $WASM_TARGET (see above)"
+if ensure_rustup_wasm; then
   ROUTE=rustup
-elif [[ -x /usr/bin/rustc && -d /usr/lib/rustlib/src/rust/library ]] && command -v /usr/bin/rust-lld >/dev/null 2>&1; then
-  ROUTE=debian
 else
-  die "no way to build for $TARGET. Either run 'rustup target add $TARGET', or install Debian's
-  rustc-web cargo-web rust-web-src rust-web-llvm lld-22 packages."
+  ROUTE=debian
 fi
 say "toolchain: $ROUTE"
+ensure_wasm_bindgen || die "wasm-bindgen-cli could not be installed (see above)"
+ensure_wasm_opt || say "warning: wasm-opt could not be installed (see above)"
 
 cd "$CLIENT"
+build_start=$SECONDS
 case "$ROUTE" in
   rustup)
-    cargo build --release --target "$TARGET"
+    cargo build --release --target "$WASM_TARGET"
     ;;
   debian)
     # /usr/bin first, or rustup's cargo/rustc (no wasm32 std) would be picked.
     RUSTC_BOOTSTRAP=1 PATH="/usr/bin:$PATH" cargo --config .cargo/wasm-debian.toml build --release
     ;;
 esac
-WASM_IN="$CLIENT/target/$TARGET/release/$CRATE.wasm"
+WASM_IN="$CLIENT/target/$WASM_TARGET/release/$CRATE.wasm"
 [[ -f "$WASM_IN" ]] || die "the build did not produce $WASM_IN"
-
-# --- wasm-bindgen, the version of Cargo.lock ---------------------------------------------------
-WB_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$CLIENT/Cargo.lock")"
-[[ -n "$WB_VERSION" ]] || die "cannot find wasm-bindgen in client/Cargo.lock"
-have_wb="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)"
-if [[ "$have_wb" != "$WB_VERSION" ]]; then
-  say "installing wasm-bindgen-cli $WB_VERSION (found '${have_wb:-none}'); this takes 10-20 minutes once"
-  cargo install wasm-bindgen-cli --version "$WB_VERSION"
-fi
-
-# --- wasm-opt from npm's binaryen -------------------------------------------------------------
-WASM_OPT="$CLIENT/node_modules/.bin/wasm-opt"
-if [[ ! -x "$WASM_OPT" ]] && command -v npm >/dev/null 2>&1; then
-  say "installing binaryen (wasm-opt) from npm into client/node_modules"
-  (cd "$CLIENT" && npm install --no-audit --no-fund --silent) || say "warning: npm install failed"
-fi
+say "wasm32 release build: $((SECONDS - build_start)) s"
 
 # --- assemble into a fresh directory, then swap it in (a running server never sees half) -----
+WASM_OPT="$CLIENT/node_modules/.bin/wasm-opt"
 OUT="$CLIENT/dist.tmp"
 rm -rf "$OUT"
 mkdir -p "$OUT"
@@ -106,7 +96,7 @@ if [[ -x "$WASM_OPT" ]]; then
     "$OUT/app_bg.wasm" -o "$OUT/app_bg.wasm"
   OPT="wasm-opt -Oz"
 else
-  say "warning: wasm-opt not found (install npm, or run 'npm install' in client/): the wasm is not optimized"
+  say "warning: wasm-opt not found (install npm, then run scripts/build-client.sh --force): the wasm is not optimized"
   OPT="not optimized"
 fi
 

@@ -16,6 +16,8 @@ PG_URL="${TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 BIN="${DEPLOY_BIN:-$ROOT/target/debug}"
 say() { printf '[deploy-check] %s\n' "$*" >&2; }
 die() { say "FAILED: $*"; exit 1; }
+# shellcheck source=lib/server.sh
+source "$ROOT/scripts/lib/server.sh"
 
 command -v nginx >/dev/null || die "nginx is not installed (apt-get install nginx)"
 command -v psql >/dev/null || die "psql is not installed"
@@ -53,15 +55,7 @@ start_instance() {
   AUTH_RATE_PER_MIN=0 ARGON2_MEMORY_KIB=64 ARGON2_ITERATIONS=1 AGENT=offline \
   RUST_LOG=warn,server::app=info "$BIN/server" >"$WORK/$name.log" 2>&1 &
   PIDS+=($!)
-  local addr=
-  for _ in $(seq 1 300); do
-    addr=$(grep -o 'listening on http://[0-9.:]*' "$WORK/$name.log" | head -n1 | sed 's/^listening on http:\/\///') || true
-    [[ -n "$addr" ]] && break
-    kill -0 "${PIDS[-1]}" 2>/dev/null || { cat "$WORK/$name.log" >&2; die "instance $name exited"; }
-    sleep 0.1
-  done
-  [[ -n "$addr" ]] || die "instance $name did not log its address"
-  echo "$addr"
+  server_address "$WORK/$name.log" "${PIDS[-1]}" || die "instance $name did not start (its log is above)"
 }
 A="$(start_instance a)"; B="$(start_instance b)"
 say "instances: $A and $B on database $DB"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Schema-driven fuzzing of the REST API: schemathesis 4.32 (in a virtualenv under
-# target/venv) reads /api/openapi.json from a running server and checks every response against
+# Schema-driven fuzzing of the REST API: schemathesis 4.32 (in a virtualenv under target/venv,
+# installed by scripts/lib/ensure.sh when missing) reads /api/openapi.json from a running server and checks every response against
 # it, with every check it has (`--checks all`): no 5xx, statuses/headers/bodies as documented,
 # invalid input refused and valid input accepted, 405 + Allow for undeclared methods, a bad
 # credential never ignored. Exits non-zero on any failure.
@@ -16,12 +16,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/target/venv"
 say() { printf '[schemathesis] %s\n' "$*" >&2; }
-
-if [[ ! -x "$VENV/bin/schemathesis" ]]; then
-  say "installing schemathesis 4.32 into $VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q "schemathesis==4.32.*" websockets
-fi
+# shellcheck source=lib/ensure.sh
+source "$ROOT/scripts/lib/ensure.sh"
+ensure_schemathesis
 BIN="${SERVER_BIN:-}"
 if [[ -z "$BIN" ]]; then
   (cd "$ROOT" && cargo build -q -p server)

@@ -8,14 +8,14 @@
 //! silently → logout returns to the login page. Screenshots of every step land in
 //! `target/e2e/`.
 //!
-//! It needs a built client and Chromium, so it runs only when `E2E=1` is set (as
-//! `scripts/test.sh` does); a plain `cargo test` skips it with a note:
+//! They need a built client and Chromium, so they are `#[ignore]`d: a plain `cargo test` lists
+//! them as ignored (a skip is visible, never an `ok`), and `scripts/test.sh` runs them:
 //!
 //! ```text
-//! scripts/build-client.sh && E2E=1 cargo test -p server --test browser
+//! scripts/build-client.sh && cargo test -p server --test browser -- --ignored
 //! ```
 //!
-//! With `E2E=1`, a client that is not built or a missing chromedriver/chromium fails the test
+//! Run that way, a client that is not built or a missing chromedriver/chromium fails the test
 //! with a message saying what to install: it never passes without having run.
 
 /// The API suite's fake OpenAI-compatible server (the real streaming format), for answers that
@@ -110,17 +110,17 @@ async fn has_access_cookie(s: &Session) -> Result<bool> {
         .any(|c| c["name"] == protocol::ACCESS_COOKIE))
 }
 
-/// Whether to run: `E2E=1`. Otherwise say why nothing ran (visible with `--nocapture`).
-fn e2e_enabled() -> bool {
-    let on = std::env::var("E2E").is_ok_and(|v| v == "1");
-    if !on {
-        eprintln!(
-            "skipped: the browser tests run with E2E=1 \
-             (after scripts/build-client.sh; needs chromium and chromium-driver)"
-        );
-    }
-    on
-}
+/// JS: how many `GET /api/auth/verify` this page has made.
+const VERIFY_CALLS: &str = "performance.getEntriesByType('resource').filter(e => e.name.endsWith('/api/auth/verify')).length";
+
+/// JS: the touch targets of the todo list (checkboxes, Edit, Delete, filters) smaller than
+/// 44×44 px, and how many were measured.
+const SMALL_TARGETS: &str = "(() => {
+  const els = Array.from(document.querySelectorAll('#todo-list li.todo input[type=checkbox], #todo-list li.todo .row-actions button, .filter'));
+  const small = els.map(e => { const r = e.getBoundingClientRect(); return `${e.id || e.textContent.trim() || e.className} ${Math.round(r.width)}x${Math.round(r.height)}`; })
+    .filter((_, i) => { const r = els[i].getBoundingClientRect(); return r.width < 44 || r.height < 44; });
+  return {count: els.length, small};
+})()";
 
 /// A test configuration serving the built client (fails clearly when it is not built).
 fn config_with_client() -> Config {
@@ -140,6 +140,39 @@ fn config_with_client() -> Config {
     config.static_dir = dist;
     config
 }
+
+/// End a browser test: on a failure, screenshots (`<prefix>failed-*.png`) and the browsers'
+/// consoles first; the browsers are closed either way, then the failure is reported.
+async fn finish(result: Result<()>, prefix: &str, sessions: &[(&str, &Session)]) {
+    if result.is_err() {
+        shot(&format!("{prefix}failed"), sessions).await;
+        for (who, s) in sessions {
+            eprintln!("browser {who} console:\n{}", s.console().await);
+        }
+        eprintln!("screenshots in {}", screenshot_dir().display());
+    }
+    for (_, s) in sessions {
+        s.quit().await;
+    }
+    if let Err(e) = result {
+        panic!("{e:#}");
+    }
+}
+
+/// A test configuration whose assistant is the fake OpenAI-compatible server.
+fn config_with_fake(fake: &fake_openai::FakeOpenAi) -> Config {
+    let mut config = config_with_client();
+    config.agent = AgentKind::OpenAi;
+    config.openai_base_url = fake.url();
+    config.openai_api_key = Some("test".into());
+    config.openai_model = "fake-model".into();
+    config.chat_rate_per_min = 10_000;
+    config
+}
+
+/// JS: the assistant has finished answering (the Send button is back, nothing streams).
+const ANSWER_DONE: &str =
+    "document.querySelector('#chat-send') && !document.querySelector('.msg.streaming')";
 
 /// This test's screenshots only: `target/e2e/<prefix>*.png` from earlier runs go.
 fn clear_screenshots(prefixes: &[&str]) {
@@ -167,32 +200,17 @@ async fn register(s: &Session, url: &str, email: &str) -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and a built client: scripts/test.sh runs it (cargo test -p server --test browser -- --ignored)"]
 async fn register_live_todos_chat_refresh_logout() {
-    if !e2e_enabled() {
-        return;
-    }
     let config = config_with_client();
     let app = App::spawn(config).await.expect("server starts");
     clear_screenshots(&["0", "1", "failed"]);
-    let mut driver = match Driver::start().await {
-        Ok(d) => d,
-        Err(e) => panic!("{e:#}"),
-    };
+    let mut driver = Driver::start().await.unwrap_or_else(|e| panic!("{e:#}"));
     let a = driver.session().await.expect("first browser");
     let b = driver.session().await.expect("second browser");
 
     let result = run(&app.url(), &a, &b).await;
-    if let Err(e) = &result {
-        shot("failed", &[("a", &a), ("b", &b)]).await;
-        eprintln!("browser a console:\n{}", a.console().await);
-        eprintln!("browser b console:\n{}", b.console().await);
-        eprintln!("screenshots in {}", screenshot_dir().display());
-        a.quit().await;
-        b.quit().await;
-        panic!("{e:#}");
-    }
-    a.quit().await;
-    b.quit().await;
+    finish(result, "", &[("a", &a), ("b", &b)]).await;
 }
 
 /// Keeps every WebSocket the page opens reachable from the test, so that it can cut them as a
@@ -211,9 +229,15 @@ async fn run(url: &str, a: &Session, b: &Session) -> Result<()> {
     let n: u32 = rand::random();
     let email = format!("e2e-{n:08x}@example.com");
 
-    // 1. Register, with the client-side checks first.
+    // 1. Register, with the client-side checks first. A logged-out visit asks `verify` once
+    //    (then one refresh, refused), not twice.
     a.goto(url).await?;
     login_page(a).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let verifies = a.js(&format!("return {VERIFY_CALLS}"), vec![]).await?;
+    if verifies != 1 {
+        bail!("a logged-out visit made {verifies} verify calls, not one");
+    }
     a.click("#switch-auth").await?;
     a.wait_for("the register form", "document.querySelector('#name')", WAIT)
         .await?;
@@ -226,6 +250,22 @@ async fn run(url: &str, a: &Session, b: &Session) -> Result<()> {
         WAIT,
     )
     .await?;
+    // The refused fields say so to assistive technology and in their look, not only in text.
+    a.wait_for(
+        "aria-invalid on the refused fields only",
+        "document.querySelector('#email').getAttribute('aria-invalid') === 'true' && document.querySelector('#password').getAttribute('aria-invalid') === 'true' && document.querySelector('#name').getAttribute('aria-invalid') === 'false'",
+        WAIT,
+    )
+    .await?;
+    let looks_invalid = a
+        .js(
+            "const c = e => getComputedStyle(document.querySelector(e)).borderTopColor; return c('#email') !== c('#name') && c('#password') === c('#email');",
+            vec![],
+        )
+        .await?;
+    if looks_invalid != Value::Bool(true) {
+        bail!("an invalid field looks like a valid one");
+    }
     shot("01-register-validation", &[("a", a)]).await;
     a.js(
         "document.querySelector('#email').value=''; document.querySelector('#password').value='';",
@@ -239,11 +279,25 @@ async fn run(url: &str, a: &Session, b: &Session) -> Result<()> {
     connected(a).await.context("after registering")?;
     shot("02-registered", &[("a", a)]).await;
 
-    // 2. Add a todo with the keyboard (Enter); it shows at once, then confirmed.
+    // 2. An empty todo is refused before it is sent, the field marked invalid; then a todo
+    //    added with the keyboard (Enter) shows at once, is confirmed, and the mark goes.
+    a.type_into("#new-todo", &format!("   {ENTER}")).await?;
+    a.wait_for(
+        "the empty todo refused",
+        "document.querySelector('#new-todo').getAttribute('aria-invalid') === 'true' && document.querySelector('#add-error').textContent",
+        WAIT,
+    )
+    .await?;
     a.type_into("#new-todo", &format!("Buy bread{ENTER}"))
         .await?;
     a.wait_for("the todo to be confirmed", &has_todo("Buy bread"), WAIT)
         .await?;
+    a.wait_for(
+        "the invalid mark gone",
+        "document.querySelector('#new-todo').getAttribute('aria-invalid') === 'false'",
+        WAIT,
+    )
+    .await?;
     shot("03-todo-added", &[("a", a)]).await;
 
     // 3. A second browser logs in as the same user and sees it; then a change in the first
@@ -354,6 +408,21 @@ async fn run(url: &str, a: &Session, b: &Session) -> Result<()> {
         WAIT,
     )
     .await?;
+    a.wait_for(
+        "a banner that says what works offline",
+        "document.querySelector('#offline-banner')?.textContent.includes('Todo changes are kept')",
+        WAIT,
+    )
+    .await?;
+    // A message typed offline is refused, saying so, and stays in the box.
+    a.type_into("#chat-input", &format!("add eggs{ENTER}"))
+        .await?;
+    a.wait_for(
+        "the message refused while offline, its text kept",
+        "document.querySelector('#chat-error').textContent.includes('offline') && document.querySelector('#chat-input').value === 'add eggs' && !document.querySelector('#messages .msg.user')",
+        WAIT,
+    )
+    .await?;
     a.type_into("#new-todo", &format!("Typed offline{ENTER}"))
         .await?;
     a.wait_for(
@@ -371,6 +440,13 @@ async fn run(url: &str, a: &Session, b: &Session) -> Result<()> {
     connected(a)
         .await
         .context("reconnecting after the outage")?;
+    a.wait_for(
+        "the offline banner gone",
+        "!document.querySelector('#offline-banner')",
+        WAIT,
+    )
+    .await?;
+    a.clear("#chat-input").await?;
     a.wait_for(
         "the missed todo, replayed",
         &has_todo("Added while a was away"),
@@ -400,12 +476,8 @@ async fn run(url: &str, a: &Session, b: &Session) -> Result<()> {
         WAIT,
     )
     .await?;
-    a.wait_for(
-        "the answer to finish (Send button back)",
-        "document.querySelector('#chat-send') && !document.querySelector('.msg.streaming')",
-        WAIT,
-    )
-    .await?;
+    a.wait_for("the answer to finish (Send button back)", ANSWER_DONE, WAIT)
+        .await?;
     shot("08-chat-added-milk", &[("a", a), ("b", b)]).await;
 
     // 6. A forced 401: the access cookie is gone. The next REST call (opening the conversation)
@@ -456,6 +528,13 @@ async fn run(url: &str, a: &Session, b: &Session) -> Result<()> {
         .context("after a reload without an access cookie")?;
     a.wait_for("the todos after the reload", &has_todo("buy milk"), WAIT)
         .await?;
+    // The reload reopened the conversation this tab was in.
+    a.wait_for(
+        "the conversation reopened after the reload",
+        "document.querySelector('.conv.open') && Array.from(document.querySelectorAll('#messages .msg.user')).some(e => e.textContent.includes('add buy milk'))",
+        WAIT,
+    )
+    .await?;
     shot("09-silent-refresh", &[("a", a)]).await;
     // A narrow screen stacks the chat under the list.
     a.set_window_size(480, 900).await?;
@@ -466,6 +545,16 @@ async fn run(url: &str, a: &Session, b: &Session) -> Result<()> {
     )
     .await?;
     shot("09-narrow", &[("a", a)]).await;
+    // A phone (375 px): every todo control is at least 44×44 px.
+    a.emulate_viewport(Some((375, 812))).await?;
+    a.wait_for("a 375 px viewport", "window.innerWidth === 375", WAIT)
+        .await?;
+    let targets = a.js(&format!("return {SMALL_TARGETS}"), vec![]).await?;
+    if targets["count"].as_u64().unwrap_or(0) < 4 || targets["small"] != Value::Array(vec![]) {
+        bail!("touch targets under 44×44 px at 375 px: {targets}");
+    }
+    shot("09-375", &[("a", a)]).await;
+    a.emulate_viewport(None).await?;
     a.set_window_size(1280, 900).await?;
 
     // Deleting the conversation (REST) removes it from the list.
@@ -502,10 +591,8 @@ async fn run(url: &str, a: &Session, b: &Session) -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and a built client: scripts/test.sh runs it (cargo test -p server --test browser -- --ignored)"]
 async fn chat_stop_and_failure() {
-    if !e2e_enabled() {
-        return;
-    }
     use fake_openai::{FakeOpenAi, Reply, chunk};
     let fake = FakeOpenAi::start().await;
     // First answer: a few words, then the model stalls until the user presses Stop.
@@ -525,18 +612,11 @@ async fn chat_stop_and_failure() {
             "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}})
         .to_string(),
     ));
-    let mut config = config_with_client();
-    config.agent = AgentKind::OpenAi;
-    config.openai_base_url = fake.url();
-    config.openai_api_key = Some("test".into());
-    config.openai_model = "fake-model".into();
-    config.chat_rate_per_min = 10_000;
-    let app = App::spawn(config).await.expect("server starts");
+    let app = App::spawn(config_with_fake(&fake))
+        .await
+        .expect("server starts");
     clear_screenshots(&["chat-"]);
-    let mut driver = match Driver::start().await {
-        Ok(d) => d,
-        Err(e) => panic!("{e:#}"),
-    };
+    let mut driver = Driver::start().await.unwrap_or_else(|e| panic!("{e:#}"));
     let a = driver.session().await.expect("browser");
     let result = async {
         let n: u32 = rand::random();
@@ -568,11 +648,247 @@ async fn chat_stop_and_failure() {
         anyhow::Ok(())
     }
     .await;
-    if let Err(e) = &result {
-        shot("chat-failed", &[("a", &a)]).await;
-        eprintln!("browser console:\n{}", a.console().await);
-        a.quit().await;
-        panic!("{e:#}");
+    finish(result, "chat-", &[("a", &a)]).await;
+}
+
+/// Log in from the login page.
+async fn login(s: &Session, url: &str, email: &str) -> Result<()> {
+    s.goto(url).await?;
+    login_page(s).await?;
+    s.type_into("#email", email).await?;
+    s.type_into("#password", PASSWORD).await?;
+    s.click("#auth-submit").await?;
+    connected(s).await.context("after logging in")
+}
+
+/// JS: the open conversation's row at this width: its title is cut with an ellipsis (not
+/// mid-word at the edge), its × is inside the list, big enough, and is what a click there hits.
+const CONVERSATION_ROW_OK: &str = "(() => {
+  const nav = document.querySelector('.conversations'), title = document.querySelector('.conv.open .conv-title');
+  const x = document.querySelector('.conv.open .danger');
+  if (!nav || !title || !x) return 'no open conversation row';
+  const n = nav.getBoundingClientRect(), r = x.getBoundingClientRect();
+  const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+  if (getComputedStyle(title).textOverflow !== 'ellipsis' || title.scrollWidth <= title.clientWidth) return 'title not ellipsized';
+  if (r.right > n.right + 0.5 || r.left < n.left) return `x outside the list: ${r.left}-${r.right} vs ${n.left}-${n.right}`;
+  if (r.width < 24 || r.height < 24) return `x too small: ${r.width}x${r.height}`;
+  if (hit !== x) return `a click on x hits ${hit && hit.outerHTML.slice(0, 60)}`;
+  return 'ok';
+})()";
+
+/// Markdown from a real OpenAI-compatible stream (the API suite's fake server) — a list, a code
+/// block, a link; markup in an answer shown as text — and the conversation list: ellipsized
+/// titles with a delete button always in reach, a heading, a highlight unlike a message, and a
+/// reload that reopens the conversation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and a built client: scripts/test.sh runs it (cargo test -p server --test browser -- --ignored)"]
+async fn markdown_answers_and_the_conversation_list() {
+    use fake_openai::{Ev, FakeOpenAi, Reply, chunk, text};
+    let fake = FakeOpenAi::start().await;
+    // Pauses between the pieces, so the test can watch the answer while it streams.
+    let pause = || Ev::Sleep(Duration::from_millis(700));
+    let piece = |t: &str| chunk(serde_json::json!({"content": t}), None);
+    fake.push(Reply::Stream(vec![
+        chunk(
+            serde_json::json!({"role": "assistant", "content": ""}),
+            None,
+        ),
+        piece("Here is your **shopping** list"),
+        piece(":\n\n- milk from the *corner* shop\n- eggs\n\n"),
+        pause(),
+        piece("To add one from code:\n\n```rust\nlet todo = add(\"bread\");\n"),
+        pause(),
+        piece("```\n\nMore in [the docs](https://example.com/docs)."),
+        chunk(serde_json::json!({}), Some("stop")),
+        Ev::Done,
+    ]));
+    fake.push(text(&[
+        "Careful: <img src=x onerror=alert(1)> is",
+        " only text here, and so is <b>this</b>.",
+    ]));
+    let app = App::spawn(config_with_fake(&fake))
+        .await
+        .expect("server starts");
+    clear_screenshots(&["md-"]);
+    let mut driver = Driver::start().await.unwrap_or_else(|e| panic!("{e:#}"));
+    let a = driver.session().await.expect("browser");
+    let result = async {
+        let n: u32 = rand::random();
+        register(&a, &app.url(), &format!("md-{n:08x}@example.com")).await?;
+        a.type_into(
+            "#chat-input",
+            &format!("Please write my shopping list for the week as a Markdown list with an example{ENTER}"),
+        )
+        .await?;
+        // While it streams, a delta redraws only what changed: the bubble stays, and so does
+        // a finished list when a code block is added after it.
+        a.wait_for(
+            "the list, while the answer streams",
+            "(() => { const ul = document.querySelector('.msg.assistant.streaming .md ul'); if (ul && ul.children.length === 2) { window.__bubble = ul.closest('.msg'); window.__list = ul; return true; } })()",
+            WAIT,
+        )
+        .await?;
+        a.wait_for(
+            "the code block, the bubble and the list unchanged",
+            "document.querySelector('.msg.assistant.streaming .md pre') && document.querySelector('.msg.assistant.streaming') === window.__bubble && document.querySelector('.msg.assistant.streaming .md ul') === window.__list",
+            WAIT,
+        )
+        .await?;
+        a.wait_for(
+            "the answer as Markdown",
+            "(() => { const md = document.querySelector('.msg.assistant .md'); return md && md.querySelectorAll('ul > li').length === 2 && md.querySelector('strong')?.textContent === 'shopping' && md.querySelector('li em')?.textContent === 'corner' && md.querySelector('pre[data-lang=rust] > code')?.textContent.includes('add(\"bread\")') && md.querySelector('a[href=\"https://example.com/docs\"][target=_blank][rel=\"noopener noreferrer\"]'); })()",
+            WAIT,
+        )
+        .await?;
+        a.wait_for(
+            "the answer to finish",
+            ANSWER_DONE,
+            WAIT,
+        )
+        .await?;
+        shot("md-01-answer", &[("a", &a)]).await;
+
+        a.type_into("#chat-input", &format!("and some html?{ENTER}")).await?;
+        a.wait_for(
+            "markup in an answer shown as text",
+            "Array.from(document.querySelectorAll('.msg.assistant .md')).some(e => e.textContent.includes('<img src=x onerror=alert(1)> is only text here, and so is <b>this</b>.')) && document.querySelector('#chat-send')",
+            WAIT,
+        )
+        .await?;
+        let markup = a
+            .js(
+                "return document.querySelectorAll('#messages img, #messages b, #messages [onerror]').length",
+                vec![],
+            )
+            .await?;
+        if markup != 0 {
+            bail!("markup from an answer reached the page: {markup} elements");
+        }
+        shot("md-02-markup-as-text", &[("a", &a)]).await;
+
+        // The conversation column: a heading, and the open conversation's highlight unlike the
+        // user's own message bubbles.
+        a.wait_for(
+            "the conversations heading",
+            "document.querySelector('.conversations #conversations-title')?.textContent === 'Conversations'",
+            WAIT,
+        )
+        .await?;
+        let distinct = a
+            .js(
+                "const open = getComputedStyle(document.querySelector('.conv.open')), mine = getComputedStyle(document.querySelector('.msg.user')); return open.backgroundColor !== mine.backgroundColor && open.boxShadow !== 'none' && getComputedStyle(document.querySelector('.conv.open .conv-title')).fontWeight >= 600;",
+                vec![],
+            )
+            .await?;
+        if distinct != Value::Bool(true) {
+            bail!("the open conversation looks like a message bubble");
+        }
+        // At 1280 px (side by side) and at 1000 px (the list above the thread).
+        for width in [1280, 1000] {
+            a.set_window_size(width, 900).await?;
+            a.wait_for(
+                &format!("the conversation row at {width} px"),
+                &format!("{CONVERSATION_ROW_OK} === 'ok'"),
+                WAIT,
+            )
+            .await
+            .with_context(|| format!("at {width} px"))?;
+            shot(&format!("md-03-list-{width}"), &[("a", &a)]).await;
+        }
+        a.set_window_size(1280, 900).await?;
+
+        // A reload reopens the conversation, rendered again from the saved messages.
+        a.refresh().await?;
+        connected(&a).await?;
+        a.wait_for(
+            "the conversation reopened, its Markdown drawn",
+            "document.querySelector('.conv.open') && document.querySelectorAll('.msg.assistant .md ul > li').length === 2",
+            WAIT,
+        )
+        .await?;
+        anyhow::Ok(())
     }
-    a.quit().await;
+    .await;
+    finish(result, "md-", &[("a", &a)]).await;
+}
+
+/// The Devices view across two browsers: B lists both sessions (its own marked), signs A out,
+/// and A is at the login page within 2 s; then "Sign out everywhere" ends both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and a built client: scripts/test.sh runs it (cargo test -p server --test browser -- --ignored)"]
+async fn devices_sign_out_one_and_everywhere() {
+    let app = App::spawn(config_with_client())
+        .await
+        .expect("server starts");
+    clear_screenshots(&["dev-"]);
+    let mut driver = Driver::start().await.unwrap_or_else(|e| panic!("{e:#}"));
+    let a = driver.session().await.expect("first browser");
+    let b = driver.session().await.expect("second browser");
+    let url = app.url();
+    let result = async {
+        let n: u32 = rand::random();
+        let email = format!("dev-{n:08x}@example.com");
+        register(&a, &url, &email).await?;
+        login(&b, &url, &email).await?;
+
+        b.click("#devices").await?;
+        b.wait_for(
+            "both devices listed, this one marked",
+            "document.querySelectorAll('#device-list li.device').length === 2 && document.querySelectorAll('#device-list li.device.current').length === 1 && document.querySelector('#device-list li.device.current').textContent.includes('This device') && document.querySelector('#device-list li.device.current').textContent.includes('Chrome')",
+            WAIT,
+        )
+        .await?;
+        shot("dev-01-list", &[("b", &b)]).await;
+
+        // B signs A out; A's socket gets session.expired + 4001 and A shows the login page.
+        b.click("#device-list li.device:not(.current) .sign-out").await?;
+        let started = std::time::Instant::now();
+        a.wait_for(
+            "A at the login page",
+            "document.querySelector('#auth-form')",
+            WAIT,
+        )
+        .await?;
+        let took = started.elapsed();
+        if took > Duration::from_secs(2) {
+            bail!("A reached the login page after {took:?}, not within 2 s");
+        }
+        eprintln!("signed out elsewhere → login page in {took:?}");
+        b.wait_for(
+            "B's list down to itself",
+            "document.querySelectorAll('#device-list li.device').length === 1",
+            WAIT,
+        )
+        .await?;
+        shot("dev-02-signed-out", &[("a", &a), ("b", &b)]).await;
+
+        // A logs in again; B signs out everywhere: both end up at the login page.
+        a.clear("#email").await?;
+        a.type_into("#email", &email).await?;
+        a.type_into("#password", PASSWORD).await?;
+        a.click("#auth-submit").await?;
+        connected(&a).await.context("A logging in again")?;
+        b.click("#sign-out-everywhere").await?;
+        let started = std::time::Instant::now();
+        b.wait_for(
+            "B at the login page, told why",
+            "document.querySelector('#auth-reason')?.textContent.includes('every device')",
+            WAIT,
+        )
+        .await?;
+        a.wait_for("A at the login page", "document.querySelector('#auth-form')", WAIT)
+            .await?;
+        let took = started.elapsed();
+        if took > Duration::from_secs(2) {
+            bail!("sign out everywhere reached A after {took:?}, not within 2 s");
+        }
+        eprintln!("signed out everywhere → both at the login page in {took:?}");
+        if has_access_cookie(&b).await? {
+            bail!("B kept its access cookie after signing out everywhere");
+        }
+        shot("dev-03-everywhere", &[("a", &a), ("b", &b)]).await;
+        anyhow::Ok(())
+    }
+    .await;
+    finish(result, "dev-", &[("a", &a), ("b", &b)]).await;
 }

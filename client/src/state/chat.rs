@@ -64,6 +64,39 @@ pub enum ChatItem {
     },
 }
 
+impl ChatItem {
+    /// What identifies the bubble on the page: the item itself, except that an assistant
+    /// bubble's text is left out, so a streaming answer keeps its bubble and only its text is
+    /// drawn again (`web::markdown`), instead of the bubble being rebuilt on every delta.
+    pub fn identity(&self) -> ChatItem {
+        match self {
+            ChatItem::Assistant {
+                key,
+                chips,
+                streaming,
+                ..
+            } => ChatItem::Assistant {
+                key: key.clone(),
+                text: String::new(),
+                chips: chips.clone(),
+                streaming: *streaming,
+            },
+            other => other.clone(),
+        }
+    }
+
+    /// The text of the assistant bubble `key` among `items` (empty when it is gone).
+    pub fn assistant_text(items: &[ChatItem], key: &str) -> String {
+        items
+            .iter()
+            .find_map(|i| match i {
+                ChatItem::Assistant { key: k, text, .. } if k == key => Some(text.clone()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+}
+
 /// What the UI must do after a frame or an action.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChatEffect {

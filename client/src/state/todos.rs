@@ -16,6 +16,12 @@
 //! snapshot), and only then are the commands that were cut off sent again. An event with a seq
 //! already seen is a duplicate and ignored; one that skips a seq triggers one `hello` to fill the
 //! gap. This module does no I/O: it returns the frames to send, so it runs in native unit tests.
+//!
+//! Big lists (contract, "Big lists over the socket"): a `todo.list` answer with `next_after` is one
+//! page; the next page is asked for at once and the list is applied when the last page arrives.
+//! A `todo.snapshot` may come in parts with the same `seq`, all but the last with `more: true`;
+//! the parts are collected and applied together with the last one, so the list never shows half a
+//! snapshot. A list that fits in one page works exactly as before.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -83,8 +89,14 @@ pub struct Notice {
 enum Sync {
     /// No welcome yet on this page.
     Idle,
-    /// `todo.list` sent; events seen since, to re-apply on top of its answer.
-    Listing { req_id: String, seen: Vec<Event> },
+    /// `todo.list` sent (for the page after `pages`' last id); events seen since, to re-apply
+    /// on top of the whole answer.
+    Listing {
+        req_id: String,
+        seen: Vec<Event>,
+        /// The pages received so far, oldest todos first.
+        pages: Vec<Todo>,
+    },
     /// `hello {last_seq}` sent after a reconnect or a gap.
     Resuming { req_id: String },
     /// Up to date; new commands go out at once.
@@ -112,6 +124,8 @@ pub struct TodoState {
     pending: Vec<Pending>,
     /// Confirmed ids when the connection dropped, to recognise adds that did go through.
     known_at_drop: BTreeSet<i64>,
+    /// The parts of a multi-part `todo.snapshot` received so far: (its seq, its todos).
+    snapshot_parts: Option<(i64, Vec<Todo>)>,
     next_req: u64,
     next_temp: i64,
 }
@@ -133,6 +147,7 @@ impl TodoState {
             loaded: false,
             pending: Vec::new(),
             known_at_drop: BTreeSet::new(),
+            snapshot_parts: None,
             next_req: 0,
             next_temp: 0,
         }
@@ -192,16 +207,27 @@ impl TodoState {
         if !self.connected {
             return Vec::new();
         }
+        self.list_page(None, Vec::new(), Vec::new())
+    }
+
+    /// Ask for the page after `after` (the first page: `None`), keeping what came so far.
+    fn list_page(
+        &mut self,
+        after: Option<i64>,
+        seen: Vec<Event>,
+        pages: Vec<Todo>,
+    ) -> Vec<ClientFrame> {
         let req_id = self.req_id("list");
         self.sync = Sync::Listing {
             req_id: req_id.clone(),
-            seen: Vec::new(),
+            seen,
+            pages,
         };
         vec![ClientFrame {
             id: Some(req_id),
             msg: ClientMessage::TodoList {
                 status: Some(StatusFilter::All),
-                after: None,
+                after,
                 limit: None,
             },
         }]
@@ -221,6 +247,8 @@ impl TodoState {
             self.sync = Sync::Idle;
         }
         self.known_at_drop = self.confirmed.keys().copied().collect();
+        // A snapshot cut off between its parts is sent again whole after the resume.
+        self.snapshot_parts = None;
         for p in &mut self.pending {
             if p.state == SendState::InFlight {
                 p.state = SendState::Uncertain;
@@ -347,14 +375,24 @@ impl TodoState {
 
     /// An `ack`. Returns frames to send (after a resume, the commands that were waiting).
     pub fn on_ack(&mut self, req_id: &str, result: &AckResult) -> Vec<ClientFrame> {
-        match &self.sync {
-            Sync::Listing { req_id: r, seen } if r == req_id => {
-                if let AckResult::Todos { todos, .. } = result {
-                    let seen = seen.clone();
-                    self.confirmed = todos
-                        .iter()
+        match &mut self.sync {
+            Sync::Listing {
+                req_id: r,
+                seen,
+                pages,
+            } if r == req_id => {
+                if let AckResult::Todos { todos, next_after } = result {
+                    let mut seen = std::mem::take(seen);
+                    let mut pages = std::mem::take(pages);
+                    pages.extend(todos.iter().cloned());
+                    if let Some(after) = *next_after {
+                        // More remain: ask for them; events keep collecting meanwhile.
+                        return self.list_page(Some(after), std::mem::take(&mut seen), pages);
+                    }
+                    self.confirmed = pages
+                        .into_iter()
                         .filter(|t| !self.deleted.contains(&t.id))
-                        .map(|t| (t.id, t.clone()))
+                        .map(|t| (t.id, t))
                         .collect();
                     // The list may be older than events we already saw: apply them again.
                     for e in seen {
@@ -446,11 +484,21 @@ impl TodoState {
         let Some(seq) = msg.seq() else {
             return Vec::new();
         };
-        if let S::TodoSnapshot { todos, .. } = msg {
+        if let S::TodoSnapshot { todos, more, .. } = msg {
             if self.last_seq.is_some_and(|last| seq < last) {
                 return Vec::new();
             }
-            self.confirmed = todos.iter().map(|t| (t.id, t.clone())).collect();
+            // Collect the parts; a part of another seq starts over (the earlier one was cut off).
+            let mut parts = match self.snapshot_parts.take() {
+                Some((s, parts)) if s == seq => parts,
+                _ => Vec::new(),
+            };
+            parts.extend(todos.iter().cloned());
+            if *more {
+                self.snapshot_parts = Some((seq, parts));
+                return Vec::new();
+            }
+            self.confirmed = parts.into_iter().map(|t| (t.id, t)).collect();
             self.last_seq = Some(seq);
             self.loaded = true;
             if let Sync::Listing { seen, .. } = &mut self.sync {

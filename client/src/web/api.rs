@@ -148,15 +148,18 @@ pub async fn sleep(ms: u32) {
 /// Name of the Web Lock that serializes refreshes across the tabs of this origin.
 const REFRESH_LOCK: &str = "todo-auth-refresh";
 
-/// The refresh itself, run while holding the cross-tab lock. Another tab may have refreshed
-/// while we waited for it: the cookies are shared, so the access cookie is then already new,
-/// and refreshing again would present a rotated refresh token (which the server treats as
-/// theft and answers by revoking the session).
-async fn refresh_now() -> bool {
-    if matches!(
-        send_once("GET", "/api/auth/verify", None).await,
-        Ok((200, _, _))
-    ) {
+/// The refresh itself, run while holding the cross-tab lock. When the lock had to be waited for
+/// (`waited`), another tab may have refreshed meanwhile: the cookies are shared, so the access
+/// cookie is then already new, and refreshing again would present a rotated refresh token (which
+/// the server treats as theft and answers by revoking the session) — so it asks `verify` first.
+/// A lock taken at once needs no such check, which keeps a logged-out visit to one `verify`.
+async fn refresh_now(waited: bool) -> bool {
+    if waited
+        && matches!(
+            send_once("GET", "/api/auth/verify", None).await,
+            Ok((200, _, _))
+        )
+    {
         return true;
     }
     matches!(
@@ -165,8 +168,40 @@ async fn refresh_now() -> bool {
     )
 }
 
-/// `refresh_now` under `navigator.locks` (Web Locks API, secure contexts: HTTPS or localhost);
-/// where the API is missing it runs unlocked, which is safe for a single tab.
+/// What a lock callback hands back when `ifAvailable` found the lock taken.
+const LOCK_BUSY: &str = "busy";
+
+/// `navigator.locks.request(REFRESH_LOCK, options, callback)`; the callback runs `refresh_now`
+/// (or answers `LOCK_BUSY` when `ifAvailable` got no lock). `None` when the call failed.
+async fn refresh_locked(
+    locks: &JsValue,
+    request: &js_sys::Function,
+    if_available: bool,
+) -> Option<JsValue> {
+    let options = js_sys::Object::new();
+    if if_available {
+        js_sys::Reflect::set(&options, &"ifAvailable".into(), &JsValue::TRUE).ok()?;
+    }
+    let callback = Closure::once_into_js(move |lock: JsValue| -> Promise {
+        if lock.is_null() {
+            return Promise::resolve(&JsValue::from_str(LOCK_BUSY));
+        }
+        future_to_promise(async move { Ok(JsValue::from_bool(refresh_now(!if_available).await)) })
+    });
+    let promise = js_sys::Reflect::apply(
+        request,
+        locks,
+        &js_sys::Array::of3(&JsValue::from_str(REFRESH_LOCK), &options, &callback),
+    )
+    .ok()?
+    .dyn_into::<Promise>()
+    .ok()?;
+    JsFuture::from(promise).await.ok()
+}
+
+/// `refresh_now` under `navigator.locks` (Web Locks API, secure contexts: HTTPS or localhost):
+/// first without waiting, and when another tab holds the lock, after it. Where the API is
+/// missing it runs unlocked, which is safe for a single tab.
 async fn refresh_across_tabs() -> bool {
     let locks = web_sys::window()
         .and_then(|w| js_sys::Reflect::get(&w.navigator(), &JsValue::from_str("locks")).ok())
@@ -177,22 +212,17 @@ async fn refresh_across_tabs() -> bool {
             .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
     });
     let (Some(locks), Some(request)) = (locks, request) else {
-        return refresh_now().await;
+        return refresh_now(false).await;
     };
-    let callback = Closure::once_into_js(|_lock: JsValue| -> Promise {
-        future_to_promise(async { Ok(JsValue::from_bool(refresh_now().await)) })
-    });
-    match request
-        .call2(&locks, &JsValue::from_str(REFRESH_LOCK), &callback)
-        .ok()
-        .and_then(|p| p.dyn_into::<Promise>().ok())
-    {
-        Some(p) => JsFuture::from(p)
-            .await
-            .ok()
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false),
-        None => refresh_now().await,
+    let answer = match refresh_locked(&locks, &request, true).await {
+        Some(v) if v.as_string().as_deref() == Some(LOCK_BUSY) => {
+            refresh_locked(&locks, &request, false).await
+        }
+        other => other,
+    };
+    match answer {
+        Some(v) => v.as_bool().unwrap_or(false),
+        None => refresh_now(true).await,
     }
 }
 
@@ -296,9 +326,15 @@ pub async fn verify() -> Result<Option<protocol::SessionResponse>, HttpError> {
     Ok(None)
 }
 
-/// `POST /api/auth/logout`; the cookies are cleared by the answer.
-pub async fn logout() -> Result<(), HttpError> {
-    let (status, text, retry_after) = send_once("POST", "/api/auth/logout", None).await?;
+/// `POST /api/auth/logout` (this device) or `/api/auth/logout-all` (every device); the cookies
+/// are cleared by the answer. A 401 means the session was already gone: logged out all the same.
+pub async fn logout(everywhere: bool) -> Result<(), HttpError> {
+    let path = if everywhere {
+        "/api/auth/logout-all"
+    } else {
+        "/api/auth/logout"
+    };
+    let (status, text, retry_after) = send_once("POST", path, None).await?;
     match status {
         200..=299 | 401 => Ok(()),
         _ => Err(failure(status, &text, retry_after)),

@@ -7,14 +7,15 @@ use sycamore::prelude::*;
 use web_sys::SubmitEvent;
 
 use super::api;
-use super::app::Route;
+use super::aria::flag;
+use super::ctx::Route;
 use super::drafts;
 use crate::state::forms::{self, FieldErrors};
 
 #[component(inline_props)]
 pub fn AuthPage(route: Signal<Route>, register: bool, reason: String) -> View {
-    let email = create_signal(drafts::load("draft.email"));
-    create_effect(move || email.with(|e| drafts::save("draft.email", e)));
+    let email = create_signal(drafts::load(drafts::EMAIL));
+    create_effect(move || email.with(|e| drafts::save(drafts::EMAIL, e)));
     let password = create_signal(String::new());
     let name = create_signal(String::new());
     let errors = create_signal(FieldErrors::default());
@@ -54,7 +55,7 @@ pub fn AuthPage(route: Signal<Route>, register: bool, reason: String) -> View {
             busy.set(false);
             match result {
                 Ok(r) => {
-                    drafts::save("draft.email", "");
+                    drafts::save(drafts::EMAIL, "");
                     route.set(Route::App(r.user));
                 }
                 Err(err) => {
@@ -87,6 +88,10 @@ pub fn AuthPage(route: Signal<Route>, register: bool, reason: String) -> View {
             }
         }
     };
+    // `aria-invalid` follows the field's message, so assistive technology and the invalid style
+    // say the same as the text.
+    let invalid =
+        move |pick: fn(&FieldErrors) -> &Option<String>| flag(errors.with(|e| pick(e).is_some()));
     let email_error = field_error("email-error", |e| e.email.clone());
     let password_error = field_error("password-error", |e| e.password.clone());
     let name_error = field_error("name-error", |e| e.name.clone());
@@ -99,7 +104,7 @@ pub fn AuthPage(route: Signal<Route>, register: bool, reason: String) -> View {
         view! {
             label(r#for="name") { "Name " span(class="muted") { "(optional)" } }
             input(id="name", r#type="text", autocomplete="name", bind:value=name,
-                aria-describedby="name-error")
+                aria-describedby="name-error", aria-invalid=invalid(|e| &e.name))
             (name_error)
         }
     } else {
@@ -114,13 +119,15 @@ pub fn AuthPage(route: Signal<Route>, register: bool, reason: String) -> View {
                 h2 { (title) }
                 label(r#for="email") { "Email" }
                 input(id="email", r#type="email", autocomplete="email", required=true,
-                    bind:value=email, aria-describedby="email-error")
+                    bind:value=email, aria-describedby="email-error",
+                    aria-invalid=invalid(|e| &e.email))
                 (email_error)
                 (name_field)
                 label(r#for="password") { "Password" }
                 input(id="password", r#type="password", required=true,
                     autocomplete=if register { "new-password" } else { "current-password" },
-                    bind:value=password, aria-describedby="password-error")
+                    bind:value=password, aria-describedby="password-error",
+                    aria-invalid=invalid(|e| &e.password))
                 (password_error)
                 p(id="form-error", class="form-error", role="alert") {
                     (errors.with(|e| e.form.clone().unwrap_or_default()))

@@ -5,8 +5,14 @@ use sycamore::prelude::*;
 use web_sys::{KeyboardEvent, SubmitEvent};
 
 use super::api;
-use super::app::{Ctx, Retry};
+use super::aria::flag;
+use super::ctx::{Ctx, Retry};
+use super::markdown::Markdown;
+use super::socket::ConnStatus;
 use crate::state::chat::ChatItem;
+
+/// Said when a message cannot go out for lack of a connection (the same words every time).
+const OFFLINE_REFUSAL: &str = "You are offline: the message was not sent. It stays here; send it when the connection is back.";
 
 #[component(inline_props)]
 pub fn ChatPanel(ctx: Ctx) -> View {
@@ -15,12 +21,24 @@ pub fn ChatPanel(ctx: Ctx) -> View {
     let conversations = create_memo(move || ctx.chat.with(|c| c.conversations.clone()));
     let open = create_selector(move || ctx.chat.with(|c| c.open()));
     let send_error = create_signal(String::new());
+    // The text itself is wrong (empty, too long): `aria-invalid` on the box. Other refusals
+    // (offline, still answering) are about the moment, not the text.
+    let text_invalid = create_signal(false);
 
     let send = move || {
         let text = ctx.chat_draft.get_clone_untracked();
+        text_invalid.set(false);
+        // Unlike todo changes, a message is not queued while offline: the answer streams over
+        // the socket, so there is nothing to show until it is back. The text stays in the box.
+        if ctx.status.get_untracked() != ConnStatus::Connected {
+            send_error.set(OFFLINE_REFUSAL.into());
+            return;
+        }
+        let busy = ctx.chat.with_untracked(|c| c.generating());
         let frame = match ctx.chat.update(|c| c.send(&text)) {
             Ok(frame) => frame,
             Err(why) => {
+                text_invalid.set(!busy);
                 send_error.set(why);
                 return;
             }
@@ -29,13 +47,12 @@ pub fn ChatPanel(ctx: Ctx) -> View {
             send_error.set(String::new());
             ctx.chat_draft.set(String::new());
         } else {
-            // Not sent: take it back so the text stays in the box and the user can resend.
+            // The socket closed just now: take it back so the text stays in the box.
             if let Some(id) = frame.id.as_deref() {
                 ctx.chat
                     .update(|c| c.on_error(id, protocol::ErrorCode::Unavailable, "offline"));
             }
-            send_error
-                .set("Not connected: the message was not sent. Try again in a moment.".into());
+            send_error.set(OFFLINE_REFUSAL.into());
         }
     };
     let submit = move |e: SubmitEvent| {
@@ -66,7 +83,8 @@ pub fn ChatPanel(ctx: Ctx) -> View {
                 button(id="new-chat", r#type="button", on:click=new_chat) { "New chat" }
             }
             div(class="chat-body") {
-                nav(class="conversations", aria-label="Conversations") {
+                nav(class="conversations", aria-labelledby="conversations-title") {
+                    h3(id="conversations-title") { "Conversations" }
                     ul {
                         Keyed(
                             list=conversations,
@@ -77,7 +95,7 @@ pub fn ChatPanel(ctx: Ctx) -> View {
                                 view! {
                                     li(class=if open.get() == Some(id) { "conv open" } else { "conv" }) {
                                         button(r#type="button", class="conv-title",
-                                            aria-current=if open.get() == Some(id) { "true" } else { "false" },
+                                            aria-current=flag(open.get() == Some(id)),
                                             on:click=move |_| {
                                                 ctx.chat.update(|c| c.open_conversation(id));
                                                 ctx.load_messages(id);
@@ -95,8 +113,8 @@ pub fn ChatPanel(ctx: Ctx) -> View {
                     ol(id="messages", class="messages", aria-live="polite") {
                         Keyed(
                             list=items,
-                            view=bubble,
-                            key=|item| item.clone(),
+                            view=move |item| bubble(items, item),
+                            key=ChatItem::identity,
                         )
                     }
                     (if items.with(Vec::is_empty) {
@@ -108,7 +126,7 @@ pub fn ChatPanel(ctx: Ctx) -> View {
                         label(r#for="chat-input", class="sr-only") { "Message to the assistant" }
                         textarea(id="chat-input", rows="2", placeholder="Ask the assistant…",
                             bind:value=ctx.chat_draft, on:keydown=keydown,
-                            aria-describedby="chat-error")
+                            aria-describedby="chat-error", aria-invalid=flag(text_invalid.get()))
                         (if generating.get() {
                             view! {
                                 button(id="chat-stop", r#type="button", class="danger", on:click=stop) { "Stop" }
@@ -126,7 +144,7 @@ pub fn ChatPanel(ctx: Ctx) -> View {
     }
 }
 
-fn bubble(item: ChatItem) -> View {
+fn bubble(items: ReadSignal<Vec<ChatItem>>, item: ChatItem) -> View {
     match item {
         ChatItem::User { text, pending, .. } => view! {
             li(class=if pending { "msg user pending" } else { "msg user" }) {
@@ -135,11 +153,13 @@ fn bubble(item: ChatItem) -> View {
             }
         },
         ChatItem::Assistant {
-            text,
+            key,
             chips,
             streaming,
             ..
         } => {
+            // This bubble's text, followed as it streams (the bubble itself stays).
+            let text = create_memo(move || items.with(|all| ChatItem::assistant_text(all, &key)));
             let chip_views = chips
                 .into_iter()
                 .map(|c| {
@@ -150,10 +170,11 @@ fn bubble(item: ChatItem) -> View {
             let has_chips = !chip_views.is_empty();
             view! {
                 li(class=if streaming { "msg assistant streaming" } else { "msg assistant" },
-                    aria-busy=if streaming { "true" } else { "false" }) {
+                    aria-busy=flag(streaming)) {
                     span(class="sr-only") { "Assistant: " }
                     (if has_chips { view! { ul(class="chips") { (chip_views) } } } else { view! {} })
-                    p { (text) (if streaming { "▍" } else { "" }) }
+                    Markdown(text=text)
+                    (if streaming { view! { span(class="cursor", aria-hidden="true") { "▍" } } } else { view! {} })
                 }
             }
         }

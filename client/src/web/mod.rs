@@ -3,8 +3,13 @@
 
 mod api;
 mod app;
+mod aria;
 mod auth;
 mod chat;
+mod ctx;
+mod devices;
+mod drafts;
+mod markdown;
 mod socket;
 mod todos;
 
@@ -59,28 +64,4 @@ fn install_panic_view() {
         }
         let _ = body.append_child(&overlay);
     }));
-}
-
-/// Drafts survive a reload or a crash (never passwords).
-pub(crate) mod drafts {
-    fn storage() -> Option<web_sys::Storage> {
-        web_sys::window()?.session_storage().ok()?
-    }
-
-    pub fn load(key: &str) -> String {
-        storage()
-            .and_then(|s| s.get_item(key).ok().flatten())
-            .unwrap_or_default()
-    }
-
-    pub fn save(key: &str, value: &str) {
-        if let Some(s) = storage() {
-            // A full or disabled storage only loses the draft, not the app.
-            let _ = if value.is_empty() {
-                s.remove_item(key)
-            } else {
-                s.set_item(key, value)
-            };
-        }
-    }
 }

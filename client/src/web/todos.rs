@@ -6,7 +6,8 @@ use sycamore::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{HtmlElement, KeyboardEvent, SubmitEvent};
 
-use super::app::Ctx;
+use super::aria::flag;
+use super::ctx::Ctx;
 use crate::state::todos::TodoView;
 
 #[component(inline_props)]
@@ -33,7 +34,7 @@ pub fn TodoPanel(ctx: Ctx) -> View {
     let filter_button = move |f: StatusFilter, label: &'static str| {
         view! {
             button(r#type="button", class="filter",
-                aria-pressed=if ctx.filter.get() == f { "true" } else { "false" },
+                aria-pressed=flag(ctx.filter.get() == f),
                 on:click=move |_| ctx.filter.set(f)) { (label) }
         }
     };
@@ -55,7 +56,8 @@ pub fn TodoPanel(ctx: Ctx) -> View {
             form(class="add", on:submit=add) {
                 label(r#for="new-todo", class="sr-only") { "New todo" }
                 input(id="new-todo", r#type="text", placeholder="What needs doing?",
-                    autocomplete="off", bind:value=ctx.todo_draft, aria-describedby="add-error")
+                    autocomplete="off", bind:value=ctx.todo_draft, aria-describedby="add-error",
+                    aria-invalid=flag(!add_error.with(String::is_empty)))
                 button(id="add-todo", r#type="submit", class="primary") { "Add" }
             }
             p(id="add-error", class="field-error", aria-live="polite") { (add_error.get_clone()) }
@@ -151,7 +153,7 @@ fn TodoRow(
                 if r.pending { " pending" } else { "" },
                 if r.deleting { " deleting" } else { "" })),
             data-id=id.to_string(),
-            aria-busy=if row.with(|r| r.pending) { "true" } else { "false" },
+            aria-busy=flag(row.with(|r| r.pending)),
         ) {
             input(r#type="checkbox", id=format!("done-{id}"),
                 prop:checked=row.with(|r| r.completed),
@@ -161,7 +163,7 @@ fn TodoRow(
             (if is_editing.get() {
                 view! {
                     EditBox(text=edit_text, label=row.with_untracked(|r| format!("Rename “{}”", r.title)),
-                        on_key=keydown, on_blur=save)
+                        error=edit_error, on_key=keydown, on_blur=save)
                 }
             } else {
                 view! {
@@ -195,6 +197,7 @@ fn TodoRow(
 fn EditBox<K: FnMut(KeyboardEvent) + 'static, B: Fn() + Copy + 'static>(
     text: Signal<String>,
     label: String,
+    error: Signal<String>,
     on_key: K,
     on_blur: B,
 ) -> View {
@@ -209,7 +212,7 @@ fn EditBox<K: FnMut(KeyboardEvent) + 'static, B: Fn() + Copy + 'static>(
     });
     view! {
         input(r#ref=node, class="edit", r#type="text", aria-label=label, bind:value=text,
-            on:keydown=on_key, on:blur=move |_| on_blur())
+            aria-invalid=flag(!error.with(String::is_empty)), on:keydown=on_key, on:blur=move |_| on_blur())
     }
 }
 

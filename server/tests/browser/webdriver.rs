@@ -234,6 +234,12 @@ impl Session {
         .map(drop)
     }
 
+    /// Empty an input as a user would (select all, delete), so that its `input` event fires and
+    /// the app's state follows (setting `.value` from a script would not tell it).
+    pub async fn clear(&self, css: &str) -> Result<()> {
+        self.type_into(css, "\u{E009}a\u{E000}\u{E003}").await
+    }
+
     /// Run a script (a function body) and return its value.
     pub async fn js(&self, script: &str, args: Vec<Value>) -> Result<Value> {
         self.cmd(
@@ -299,6 +305,33 @@ impl Session {
                 "params": {"offline": offline, "latency": 0,
                            "downloadThroughput": -1, "uploadThroughput": -1}
             })),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Emulate a phone-sized viewport (`Some((width, height))`, touch, as a mobile device), or
+    /// go back to the window's own size (`None`). Chromium will not make a desktop window as
+    /// narrow as a phone, so this goes through CDP's device metrics.
+    pub async fn emulate_viewport(&self, size: Option<(u32, u32)>) -> Result<()> {
+        let (cmd, params) = match size {
+            Some((width, height)) => (
+                "Emulation.setDeviceMetricsOverride",
+                json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": true}),
+            ),
+            None => ("Emulation.clearDeviceMetricsOverride", json!({})),
+        };
+        self.cmd(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            Some(json!({"cmd": cmd, "params": params})),
+        )
+        .await?;
+        self.cmd(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            Some(json!({"cmd": "Emulation.setTouchEmulationEnabled",
+                        "params": {"enabled": size.is_some(), "maxTouchPoints": 5}})),
         )
         .await
         .map(drop)

@@ -317,3 +317,141 @@ fn a_failed_list_can_be_retried() {
     );
     assert_eq!(titles(&s), ["a"]);
 }
+
+/// The `after` of a `todo.list` frame (panics on another frame).
+fn list_after(frame: &protocol::ClientFrame) -> Option<i64> {
+    match frame.msg {
+        ClientMessage::TodoList { after, .. } => after,
+        ref other => panic!("expected todo.list, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_paged_list_follows_next_after_until_the_last_page() {
+    let mut s = TodoState::new();
+    let first = s.on_welcome(10);
+    assert_eq!(list_after(&first[0]), None);
+    // A command typed while the list loads waits for the whole list.
+    assert!(s.add("typed early").unwrap().is_empty());
+    let second = s.on_ack(
+        first[0].id.as_deref().unwrap(),
+        &AckResult::Todos {
+            todos: vec![todo(1, "a", false, 0), todo(2, "b", false, 0)],
+            next_after: Some(2),
+        },
+    );
+    assert_eq!(second.len(), 1, "the next page is asked for at once");
+    assert_eq!(list_after(&second[0]), Some(2));
+    assert!(!s.loaded(), "half a list is not shown as the list");
+    // Meanwhile another tab deletes a todo of the first page and adds one.
+    s.on_event(&ServerMessage::TodoDeleted {
+        seq: 11,
+        todo_id: 1,
+    });
+    s.on_event(&created(12, todo(9, "new", false, 0)));
+    let third = s.on_ack(
+        second[0].id.as_deref().unwrap(),
+        &AckResult::Todos {
+            todos: vec![todo(3, "c", false, 0)],
+            next_after: Some(3),
+        },
+    );
+    assert_eq!(list_after(&third[0]), Some(3));
+    // The last page (here empty: the previous one happened to end the list) ends the listing.
+    let sent = s.on_ack(
+        third[0].id.as_deref().unwrap(),
+        &AckResult::Todos {
+            todos: vec![],
+            next_after: None,
+        },
+    );
+    assert!(s.loaded());
+    assert_eq!(titles(&s), ["b", "c", "new", "typed early"]);
+    let kinds: Vec<&str> = sent.iter().map(|f| f.msg.kind()).collect();
+    assert_eq!(
+        kinds,
+        ["todo.add"],
+        "queued commands go out after the last page"
+    );
+    assert_eq!(s.last_seq(), Some(12));
+}
+
+#[test]
+fn a_failed_page_offers_a_retry_that_starts_from_the_first_page() {
+    let mut s = TodoState::new();
+    let first = s.on_welcome(0);
+    let second = s.on_ack(
+        first[0].id.as_deref().unwrap(),
+        &AckResult::Todos {
+            todos: vec![todo(1, "a", false, 0)],
+            next_after: Some(1),
+        },
+    );
+    let (notice, _) = s.on_error(
+        second[0].id.as_deref().unwrap(),
+        ErrorCode::Unavailable,
+        "database down",
+    );
+    assert!(notice.unwrap().needs_resync);
+    let again = s.resync();
+    assert_eq!(list_after(&again[0]), None);
+}
+
+#[test]
+fn a_snapshot_in_parts_is_applied_only_when_its_last_part_arrives() {
+    let mut s = synced(1, vec![todo(1, "a", false, 0)]);
+    s.on_disconnect();
+    let hello = s.on_welcome(900);
+    s.on_event(&ServerMessage::TodoSnapshot {
+        seq: 900,
+        todos: vec![todo(5, "p1", false, 0), todo(6, "p2", false, 0)],
+        more: true,
+    });
+    assert_eq!(
+        titles(&s),
+        ["a"],
+        "the old list stays until the snapshot is whole"
+    );
+    assert_eq!(s.last_seq(), Some(1));
+    s.on_event(&ServerMessage::TodoSnapshot {
+        seq: 900,
+        todos: vec![todo(7, "p3", true, 0)],
+        more: true,
+    });
+    s.on_event(&ServerMessage::TodoSnapshot {
+        seq: 900,
+        todos: vec![todo(8, "p4", false, 0)],
+        more: false,
+    });
+    assert_eq!(titles(&s), ["p1", "p2", "p3", "p4"]);
+    assert_eq!(s.last_seq(), Some(900));
+    s.on_ack(
+        hello[0].id.as_deref().unwrap(),
+        &AckResult::Resumed { seq: 900 },
+    );
+    // Live again: the next event applies on top of the whole snapshot.
+    s.on_event(&created(901, todo(9, "after", false, 0)));
+    assert_eq!(titles(&s), ["p1", "p2", "p3", "p4", "after"]);
+}
+
+#[test]
+fn a_snapshot_cut_off_between_parts_is_dropped_not_half_applied() {
+    let mut s = synced(1, vec![todo(1, "a", false, 0)]);
+    s.on_disconnect();
+    s.on_welcome(50);
+    s.on_event(&ServerMessage::TodoSnapshot {
+        seq: 50,
+        todos: vec![todo(5, "stale part", false, 0)],
+        more: true,
+    });
+    s.on_disconnect();
+    let hello = s.on_welcome(60);
+    assert_eq!(hello[0].msg, ClientMessage::Hello { last_seq: Some(1) });
+    // The new snapshot (another seq) starts over: the old part is not mixed in.
+    s.on_event(&ServerMessage::TodoSnapshot {
+        seq: 60,
+        todos: vec![todo(6, "fresh", false, 0)],
+        more: false,
+    });
+    assert_eq!(titles(&s), ["fresh"]);
+}
