@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Schema-driven fuzzing of the REST API: schemathesis 4.32 (in a virtualenv under target/venv,
-# installed by scripts/lib/ensure.sh when missing) reads /api/openapi.json from a running server and checks every response against
-# it, with every check it has (`--checks all`): no 5xx, statuses/headers/bodies as documented,
+# installed by scripts/lib/ensure.sh when missing) reads /api/openapi.json from a running
+# server and checks every response against it, with every check it has (`--checks all`): no 5xx, statuses/headers/bodies as documented,
 # invalid input refused and valid input accepted, 405 + Allow for undeclared methods, a bad
 # credential never ignored. Exits non-zero on any failure.
 #
