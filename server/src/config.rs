@@ -292,11 +292,11 @@ pub struct Config {
     #[arg(long, env = "MAX_BODY_BYTES", default_value = "1048576", value_parser = bytes_1k_up)]
     pub max_body_bytes: usize,
 
-    /// Request headers must be complete within this many seconds (else 408 or close)
+    /// Request headers must be complete this many seconds after their first byte (else 408), and a new connection must start a request within it
     #[arg(long = "header-read-timeout-secs", env = "HEADER_READ_TIMEOUT_SECS", value_name = "SECS", default_value = "10", value_parser = seconds)]
     pub header_read_timeout: Duration,
 
-    /// A request body that stalls this long is answered 408
+    /// A request body must arrive within this many seconds of its headers (else 408); a response the client does not read for this long is abandoned
     #[arg(long = "body-read-timeout-secs", env = "BODY_READ_TIMEOUT_SECS", value_name = "SECS", default_value = "30", value_parser = seconds)]
     pub body_read_timeout: Duration,
 

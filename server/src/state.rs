@@ -23,7 +23,8 @@ pub struct AppState {
     pub auth: Auth,
     pub todos: Todos,
     pub chat: Chat,
-    /// Socket messages per user (shared by the user's sockets).
+    /// Messages per user (`WS_RATE_PER_SEC`), shared by the user's sockets — every frame they
+    /// send, well-formed or not — and the user's REST writes.
     pub ws_limiter: Arc<DefaultKeyedRateLimiter<i64>>,
     /// Origins allowed to make credentialed and unsafe requests (lower-case, no trailing `/`).
     pub origins: Arc<Vec<String>>,
