@@ -200,6 +200,13 @@ async def ws_connect(url, token, **kw):
                                     max_size=None, **kw)
 
 
+async def welcomed(url, token):
+    """A socket whose `welcome` has been read."""
+    ws = await ws_connect(url, token)
+    await ws.recv()
+    return ws
+
+
 def cmd_quotas(args):
     _, token = register(args.url)
     h = {"authorization": f"Bearer {token}"}
@@ -243,8 +250,7 @@ def cmd_bigframe(args):
         n += 1
 
     async def run():
-        ws = await ws_connect(args.url, token)
-        await ws.recv()  # welcome
+        ws = await welcomed(args.url, token)
         pages, got, after, outcome = 0, 0, None, "ok"
         try:
             while True:
@@ -289,8 +295,7 @@ def cmd_flood_close(args):
 
     async def run():
         import websockets
-        ws = await ws_connect(args.url, token)
-        await ws.recv()
+        ws = await welcomed(args.url, token)
         stop = asyncio.Event()
 
         async def flood():
@@ -322,8 +327,7 @@ def cmd_small(args):
     _, token = register(args.url)
 
     async def run():
-        ws = await ws_connect(args.url, token)
-        await ws.recv()
+        ws = await welcomed(args.url, token)
         await ws.send('{"type":"todo.update","id":"big","todo_id":1e400}')
         a = json.loads(await ws.recv())
         await ws.send('{"type":"hello","id":"min","last_seq":-9223372036854775808}')
