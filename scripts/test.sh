@@ -6,7 +6,7 @@
 # It gets what it needs first, saying what it installs (scripts/lib/ensure.sh): PostgreSQL at
 # $TEST_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres) is started when it is
 # installed and down; chromium + chromium-driver (apt, as root on Debian), websocat (crates.io),
-# rustfmt/clippy, and the web client's toolchain (through scripts/build-client.sh).
+# rustfmt/clippy, nginx (apt), and the web client's toolchain (through scripts/build-client.sh).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=lib/ensure.sh
@@ -51,6 +51,10 @@ TEST_DATABASE_URL="$PG_URL" cargo test -p server --test api pg_only -- --ignored
 
 step "schemathesis: the OpenAPI document against the server (exits non-zero on any failure)"
 scripts/schemathesis.sh
+
+step "behind nginx: two instances on one PostgreSQL, the load tester through the proxy (docs/deploy.md)"
+ensure_nginx
+TEST_PG_URL="$PG_URL" scripts/deploy-check.sh
 
 step "web client: unit tests"
 cargo test --manifest-path client/Cargo.toml
